@@ -1,0 +1,1 @@
+//! The Promptbook engine: the prompt language, chunk planning, and (later) the render pipeline.

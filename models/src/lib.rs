@@ -1,0 +1,7 @@
+//! Pure-compute candle modules for the Scenema Audio generation path (LTX-2.3 audio).
+//!
+//! Knows nothing of projects, UI or files beyond safetensors checkpoints.
+
+pub use candle_core as candle;
+
+pub mod parity;

@@ -1,0 +1,1 @@
+"""One module per family of components; each exposes `COMPONENTS = {name: build_fn}`."""
