@@ -5,3 +5,4 @@
 pub use candle_core as candle;
 
 pub mod parity;
+pub mod weights;
