@@ -1,3 +1,5 @@
-fn main() {
-    println!("promptbook");
+//! The `promptbook` binary: the studio when run without a subcommand, the command line otherwise.
+
+fn main() -> std::process::ExitCode {
+    promptbook::cli::main()
 }

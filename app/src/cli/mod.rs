@@ -1,0 +1,43 @@
+//! The `promptbook` command line. Without a subcommand it opens the studio.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod check;
+pub mod presets;
+
+#[derive(Debug, Parser)]
+#[command(name = "promptbook", version, about = "Direct synthetic voice performances", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the studio window (the default).
+    Studio(crate::studio::StudioArgs),
+    /// Lint a `<speak>` script, print its compiled prompt and chunk plan.
+    Check(check::CheckArgs),
+    /// List the voice presets, or print one as XML.
+    Presets(presets::PresetsArgs),
+}
+
+/// Parse the command line and run it; errors are printed once, here.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => crate::studio::run(&crate::studio::StudioArgs::default()),
+        Some(Command::Studio(args)) => crate::studio::run(&args),
+        Some(Command::Check(args)) => check::run(&args),
+        Some(Command::Presets(args)) => presets::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

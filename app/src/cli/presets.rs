@@ -1,0 +1,44 @@
+//! `promptbook presets [--json]` and `promptbook presets show NAME`.
+
+use std::process::ExitCode;
+
+use promptbook_engine::presets;
+
+#[derive(Debug, clap::Args)]
+pub struct PresetsArgs {
+    #[command(subcommand)]
+    pub action: Option<PresetsAction>,
+    /// List as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PresetsAction {
+    /// Print a preset's `<speak>` XML.
+    Show {
+        /// Preset name (as listed).
+        name: String,
+    },
+}
+
+pub fn run(args: &PresetsArgs) -> anyhow::Result<ExitCode> {
+    match &args.action {
+        Some(PresetsAction::Show { name }) => {
+            let Some(preset) = presets::find(name) else {
+                let known: Vec<String> = presets::all().iter().map(|p| p.name.clone()).collect();
+                anyhow::bail!("no preset named {name:?}; known presets: {}", known.join(", "));
+            };
+            println!("{}", preset.xml());
+        }
+        None if args.json => {
+            println!("{}", serde_json::to_string_pretty(&presets::all())?);
+        }
+        None => {
+            for preset in presets::all() {
+                println!("{:<28} {}", preset.name, preset.voice);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

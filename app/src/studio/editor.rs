@@ -1,0 +1,63 @@
+//! The script editor: highlighted XML with squiggles under problems, and caret jumps from the problem list.
+
+use egui::text::{CCursor, CCursorRange};
+use egui::{FontId, TextEdit};
+
+use super::highlight::{self, Mark};
+
+pub const EDITOR_ID: &str = "script_editor";
+
+/// Char index of a 1-based line/column (column counted in characters), clamped to the text.
+pub fn char_index_of(src: &str, line: usize, column: usize) -> usize {
+    let mut index = 0;
+    for (i, text_line) in src.split('\n').enumerate() {
+        let len = text_line.chars().count();
+        if i + 1 == line {
+            return index + column.saturating_sub(1).min(len);
+        }
+        index += len + 1;
+    }
+    src.chars().count()
+}
+
+/// Draw the editor; returns true when the text changed this frame.
+pub fn show(ui: &mut egui::Ui, text: &mut String, marks: &[Mark], jump_to: Option<usize>) -> bool {
+    let id = egui::Id::new(EDITOR_ID);
+    if let Some(char_index) = jump_to {
+        let mut state = egui::text_edit::TextEditState::load(ui.ctx(), id).unwrap_or_default();
+        state.cursor.set_char_range(Some(CCursorRange::one(CCursor::new(char_index))));
+        state.store(ui.ctx(), id);
+        ui.memory_mut(|m| m.request_focus(id));
+    }
+    let dark = ui.visuals().dark_mode;
+    let font = FontId::monospace(14.0);
+    let mut layouter = |ui: &egui::Ui, buffer: &dyn egui::TextBuffer, wrap_width: f32| {
+        let job = highlight::layout_job(buffer.as_str(), marks, font.clone(), dark, wrap_width);
+        ui.fonts_mut(|f| f.layout_job(job))
+    };
+    let output = TextEdit::multiline(text)
+        .id(id)
+        .code_editor()
+        .desired_width(f32::INFINITY)
+        .desired_rows(24)
+        .lock_focus(true)
+        .hint_text("<speak voice=\"…\" gender=\"female\">Your line here.</speak>")
+        .layouter(&mut layouter)
+        .show(ui);
+    output.response.changed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::char_index_of;
+
+    #[test]
+    fn line_and_column_map_to_char_index() {
+        let src = "ab\ncdé\nf";
+        assert_eq!(char_index_of(src, 1, 1), 0);
+        assert_eq!(char_index_of(src, 2, 3), 5);
+        assert_eq!(char_index_of(src, 3, 1), 7);
+        assert_eq!(char_index_of(src, 9, 1), 8);
+        assert_eq!(char_index_of(src, 2, 99), 6);
+    }
+}

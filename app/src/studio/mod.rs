@@ -1,0 +1,63 @@
+//! The studio window.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod app;
+mod editor;
+mod highlight;
+mod lint;
+mod plan_ribbon;
+pub mod theme;
+
+pub use app::StudioApp;
+pub use lint::Lint;
+
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct StudioArgs {
+    /// A `<speak>` script to open.
+    pub script: Option<PathBuf>,
+}
+
+/// Why the window cannot open on this machine, if we can tell before trying.
+pub fn missing_display() -> Option<&'static str> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("DISPLAY") || set("WAYLAND_DISPLAY") || set("WAYLAND_SOCKET") {
+        None
+    } else {
+        Some(
+            "no display found: the studio needs a desktop session (neither DISPLAY nor WAYLAND_DISPLAY is set).\n\
+             Run it from a desktop, under `xvfb-run -a promptbook`, or use the command line: `promptbook check FILE`, \
+             `promptbook --help`.",
+        )
+    }
+}
+
+/// Open the studio and block until its window closes.
+pub fn run(args: &StudioArgs) -> anyhow::Result<ExitCode> {
+    if let Some(reason) = missing_display() {
+        eprintln!("promptbook: {reason}");
+        return Ok(ExitCode::from(1));
+    }
+    let app = StudioApp::open(args.script.clone())?;
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Promptbook")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([760.0, 480.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Promptbook",
+        options,
+        Box::new(move |cc| {
+            theme::apply(&cc.egui_ctx);
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("the studio window could not open: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,117 @@
+//! The command line as a user drives it: `promptbook check`, `promptbook presets`, and the studio without a display.
+
+use promptbook_e2e::{run, stderr, stdout};
+use serde_json::Value;
+
+const GOOD: &str = r#"<speak voice="Deep male voice, gravitas" scene="A dimly lit room" gender="male"><action>He takes a slow breath</action>Many years later, as he faced the firing squad.<action>He pauses</action>Colonel Aureliano Buendia was to remember.</speak>"#;
+
+#[test]
+fn check_json_has_exactly_the_documented_shape() {
+    let out = run(&["check", "-", "--json", "--seed", "7", "--estimator", "reference"], Some(GOOD));
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let report: Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
+    let keys: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys.len(), 5, "{keys:?}");
+    for key in ["valid", "errors", "warnings", "compiled", "plan"] {
+        assert!(report.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(report["valid"], true);
+    assert_eq!(
+        report["compiled"]["prompt"],
+        "Close-up in A dimly lit room. He takes a slow breath. \"Many years later, as he faced the firing squad.\" He pauses. \"Colonel Aureliano Buendia was to remember.\" Deep male voice, gravitas."
+    );
+    let compiled = report["compiled"].as_object().unwrap();
+    let mut fields: Vec<&str> = compiled.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["gender", "language", "prompt", "scene", "shot", "speech_text", "voice"]);
+    let plan = report["plan"].as_array().unwrap();
+    assert!(!plan.is_empty());
+    for (i, chunk) in plan.iter().enumerate() {
+        assert_eq!(chunk["seed"], 7 + 1000 * i as i64);
+        assert!(chunk["duration_s"].as_f64().unwrap() > 0.0);
+        assert!(chunk["text"].is_string() && chunk["prompt"].is_string());
+    }
+}
+
+#[test]
+fn check_reports_errors_with_file_line_and_column_and_exit_status_1() {
+    let dir = std::env::temp_dir().join(format!("pb-e2e-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("broken.xml");
+    std::fs::write(&path, "<speak voice=\"V\" gender=\"female\">\nHello <action>unclosed\n</speak>").unwrap();
+    let out = run(&["check", path.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1), "stdout: {}\nstderr: {}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    let first = text.lines().next().expect("a problem line");
+    let prefix = format!("{}:", path.display());
+    assert!(first.starts_with(&prefix), "{first}");
+    let rest: Vec<&str> = first[prefix.len()..].splitn(3, ':').collect();
+    assert!(rest[0].parse::<usize>().is_ok() && rest[1].parse::<usize>().is_ok(), "{first}");
+    assert!(rest[2].trim_start().starts_with("error:"), "{first}");
+
+    let json = run(&["check", path.to_str().unwrap(), "--json"], None);
+    assert_eq!(json.status.code(), Some(1));
+    let report: Value = serde_json::from_str(stdout(&json).trim()).unwrap();
+    assert_eq!(report["valid"], false);
+    assert!(report["compiled"].is_null());
+    assert_eq!(report["plan"].as_array().unwrap().len(), 0);
+    let error = &report["errors"][0];
+    assert!(error["line"].as_u64().unwrap() >= 1 && error["column"].as_u64().unwrap() >= 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn check_human_output_shows_prompt_and_plan_table() {
+    let out = run(&["check", "-", "--seed", "100"], Some(GOOD));
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("Compiled prompt:"), "{text}");
+    assert!(text.contains("Chunk plan"), "{text}");
+    assert!(text.contains("100"), "{text}");
+}
+
+#[test]
+fn check_names_a_missing_file_and_fails() {
+    let out = run(&["check", "/nonexistent/script.xml"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/script.xml"), "{}", stderr(&out));
+}
+
+#[test]
+fn random_seed_base_is_reported_through_the_plan() {
+    let out = run(&["check", "-", "--json", "--seed", "-1"], Some(GOOD));
+    assert!(out.status.success());
+    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let seed = report["plan"][0]["seed"].as_i64().unwrap();
+    assert!(seed >= 0, "a random base seed is non-negative: {seed}");
+}
+
+#[test]
+fn presets_list_and_show_round_trip_through_check() {
+    let list = run(&["presets", "--json"], None);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let presets: Value = serde_json::from_str(&stdout(&list)).unwrap();
+    let presets = presets.as_array().unwrap();
+    assert_eq!(presets.len(), 12);
+    let name = presets[0]["name"].as_str().unwrap();
+    let show = run(&["presets", "show", name], None);
+    assert!(show.status.success());
+    let xml = stdout(&show);
+    assert!(xml.trim_start().starts_with("<speak"), "{xml}");
+    let check = run(&["check", "-", "--json"], Some(&xml));
+    let report: Value = serde_json::from_str(stdout(&check).trim()).unwrap();
+    assert_eq!(report["valid"], true, "preset {name} does not validate: {report}");
+
+    let missing = run(&["presets", "show", "no such preset"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("known presets"));
+}
+
+#[test]
+fn studio_without_a_display_explains_instead_of_panicking() {
+    let out = run(&[], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no display found"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
