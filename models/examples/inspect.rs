@@ -1,0 +1,26 @@
+//! Header dump: `cargo run -p promptbook-models --example inspect -- FILE.safetensors...`
+//!
+//! Prints keys, dtypes, shapes, the `config` metadata and a layout check of the audio modules against the
+//! file (what `promptbook models inspect FILE` shows). Reads only the header.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let paths: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    if paths.is_empty() {
+        eprintln!("usage: inspect FILE.safetensors...");
+        return ExitCode::from(2);
+    }
+    let mut status = ExitCode::SUCCESS;
+    for path in paths {
+        match promptbook_models::ltx::inspect(&path) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("{}: {err}", path.display());
+                status = ExitCode::FAILURE;
+            }
+        }
+    }
+    status
+}
