@@ -4,5 +4,6 @@
 
 pub use candle_core as candle;
 
+pub mod gemma;
 pub mod parity;
 pub mod weights;
