@@ -4,6 +4,7 @@
 
 pub use candle_core as candle;
 
+pub mod gemma;
 pub mod ltx;
 pub mod parity;
 pub mod weights;

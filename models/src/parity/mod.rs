@@ -15,6 +15,7 @@ use candle_core::{DType, Device, Tensor};
 
 mod audio_vae;
 mod diffusion;
+mod gemma;
 
 /// What a case directory says about itself.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -160,6 +161,9 @@ pub fn run_case(dir: &Path) -> candle_core::Result<Vec<TensorReport>> {
         return Ok(reports);
     }
     if let Some(reports) = audio_vae::run(&case)? {
+        return Ok(reports);
+    }
+    if let Some(reports) = gemma::run(&case)? {
         return Ok(reports);
     }
     candle_core::bail!("case {}: unknown component `{}`", case.name(), case.meta.component)
