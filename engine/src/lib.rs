@@ -1,1 +1,2 @@
 //! The Promptbook engine: the prompt language, chunk planning, and (later) the render pipeline.
+pub mod store;
