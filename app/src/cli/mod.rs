@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod models;
 pub mod presets;
 
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// List the voice presets, or print one as XML.
     Presets(presets::PresetsArgs),
+    /// Model files: status, download, verify, path, inspect.
+    Models(models::ModelsArgs),
 }
 
 /// Parse the command line and run it; errors are printed once, here.
@@ -32,6 +35,7 @@ pub fn main() -> ExitCode {
         Some(Command::Studio(args)) => crate::studio::run(&args),
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Presets(args)) => presets::run(&args),
+        Some(Command::Models(args)) => models::run(&args),
     };
     match result {
         Ok(code) => code,
