@@ -1,0 +1,4 @@
+//! Command-line subcommands.
+
+pub mod check_clip;
+pub mod record;
