@@ -1,4 +1,7 @@
-//! The Promptbook engine: the prompt language, chunk planning, and (later) the render pipeline.
+//! The Promptbook engine: the prompt language, chunk planning, the model store, audio I/O, the clip
+//! checker, and the render pipeline.
 
-pub mod text;
+pub mod audio;
+pub mod clip_check;
 pub mod store;
+pub mod text;

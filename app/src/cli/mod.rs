@@ -5,8 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod check_clip;
 pub mod models;
 pub mod presets;
+pub mod record;
 
 #[derive(Debug, Parser)]
 #[command(name = "promptbook", version, about = "Direct synthetic voice performances", long_about = None)]
@@ -25,6 +27,10 @@ pub enum Command {
     Presets(presets::PresetsArgs),
     /// Model files: status, download, verify, path, inspect.
     Models(models::ModelsArgs),
+    /// Record a reference clip from a microphone.
+    Record(record::RecordArgs),
+    /// Judge a reference clip: duration, level, noise, speech, pitch.
+    CheckClip(check_clip::CheckClipArgs),
 }
 
 /// Parse the command line and run it; errors are printed once, here.
@@ -36,6 +42,8 @@ pub fn main() -> ExitCode {
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Presets(args)) => presets::run(&args),
         Some(Command::Models(args)) => models::run(&args),
+        Some(Command::Record(args)) => record::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::CheckClip(args)) => check_clip::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,242 @@
+//! Audio file I/O and sample-rate conversion for reference clips and takes.
+//!
+//! - [`AudioBuffer`]: planar `f32` audio, `(channels, frames)` like the candle side.
+//! - [`wav`]: read and write WAV files with hound; writes are atomic (temp file, then rename).
+//! - [`import`]: decode WAV, FLAC, MP3 and OGG Vorbis with symphonia, resample, save as WAV.
+//! - [`resample`]: offline sample-rate conversion with rubato's FFT resampler.
+//! - [`reference`]: which part of a reference clip the engine turns into the reference latent.
+
+pub mod import;
+pub mod reference;
+pub mod resample;
+pub mod wav;
+
+use std::path::PathBuf;
+
+pub use import::{SourceInfo, decode_file, import_file};
+pub use reference::ReferenceUse;
+pub use resample::resample;
+pub use wav::{WavSampleFormat, read_wav, write_bytes_atomically, write_wav};
+
+/// The rate the studio stores reference clips and takes at: the model's 48 kHz output rate.
+pub const ENGINE_SAMPLE_RATE: u32 = 48_000;
+
+/// Files longer than this are refused by [`decode_file`] rather than decoded into memory.
+pub const MAX_DECODE_SECS: f64 = 600.0;
+
+/// Errors from reading, decoding, resampling or writing audio.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// The file could not be opened, read or written.
+    #[error("{action} failed: {source} ({path})")]
+    Io {
+        /// What was being done ("open", "write", "rename", ...).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The container or codec is not one we can decode (WAV, FLAC, MP3, OGG Vorbis).
+    #[error("not a WAV, FLAC, MP3 or OGG Vorbis file we can decode: {detail} ({path})")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        detail: String,
+    },
+    /// The file is recognised but its data is damaged or truncated.
+    #[error("the audio data is corrupt near {at_secs:.2} s: {detail} ({path})")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Roughly where decoding failed, in seconds from the start.
+        at_secs: f64,
+        /// What the decoder said.
+        detail: String,
+    },
+    /// The file is longer than [`MAX_DECODE_SECS`]; reference clips are seconds long.
+    #[error("the file is longer than {max_secs:.0} s; cut out the part you want first ({path})")]
+    TooLong {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        max_secs: f64,
+    },
+    /// The file decoded but holds no samples.
+    #[error("the file holds no audio ({path})")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The WAV reader or writer failed.
+    #[error("WAV {action} failed: {source} ({path})")]
+    Wav {
+        /// "read" or "write".
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// hound's error.
+        #[source]
+        source: hound::Error,
+    },
+    /// The resampler could not be built or failed.
+    #[error("resampling {from_hz} Hz -> {to_hz} Hz failed: {detail}")]
+    Resample {
+        /// Input rate.
+        from_hz: u32,
+        /// Output rate.
+        to_hz: u32,
+        /// rubato's message.
+        detail: String,
+    },
+    /// A buffer was built with inconsistent channels or an invalid rate.
+    #[error("invalid audio buffer: {0}")]
+    InvalidBuffer(String),
+}
+
+/// Planar `f32` audio: one `Vec` per channel, every channel the same length. Nominal range is ±1.0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioBuffer {
+    sample_rate: u32,
+    channels: Vec<Vec<f32>>,
+}
+
+impl AudioBuffer {
+    /// Builds a buffer from planar channels; fails if there are no channels, the lengths differ or
+    /// the rate is zero.
+    pub fn new(sample_rate: u32, channels: Vec<Vec<f32>>) -> Result<Self, AudioError> {
+        if sample_rate == 0 {
+            return Err(AudioError::InvalidBuffer("sample rate is 0".into()));
+        }
+        let Some(first) = channels.first() else {
+            return Err(AudioError::InvalidBuffer("no channels".into()));
+        };
+        let frames = first.len();
+        if let Some(bad) = channels.iter().position(|c| c.len() != frames) {
+            return Err(AudioError::InvalidBuffer(format!(
+                "channel {bad} has {} frames, channel 0 has {frames}",
+                channels[bad].len()
+            )));
+        }
+        Ok(Self { sample_rate, channels })
+    }
+
+    /// A one-channel buffer.
+    pub fn mono(sample_rate: u32, samples: Vec<f32>) -> Result<Self, AudioError> {
+        Self::new(sample_rate, vec![samples])
+    }
+
+    /// Splits interleaved samples (`frame0ch0, frame0ch1, ...`) into planar channels. A trailing
+    /// partial frame is dropped.
+    pub fn from_interleaved(
+        sample_rate: u32,
+        num_channels: usize,
+        interleaved: &[f32],
+    ) -> Result<Self, AudioError> {
+        if num_channels == 0 {
+            return Err(AudioError::InvalidBuffer("no channels".into()));
+        }
+        let frames = interleaved.len() / num_channels;
+        let mut channels = vec![Vec::with_capacity(frames); num_channels];
+        for frame in interleaved.chunks_exact(num_channels) {
+            for (channel, &s) in channels.iter_mut().zip(frame) {
+                channel.push(s);
+            }
+        }
+        Self::new(sample_rate, channels)
+    }
+
+    /// Samples per second.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// Number of channels (at least 1).
+    pub fn num_channels(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Number of frames (samples per channel).
+    pub fn frames(&self) -> usize {
+        self.channels[0].len()
+    }
+
+    /// Length in seconds.
+    pub fn duration_secs(&self) -> f64 {
+        self.frames() as f64 / f64::from(self.sample_rate)
+    }
+
+    /// The planar channels.
+    pub fn channels(&self) -> &[Vec<f32>] {
+        &self.channels
+    }
+
+    /// Consumes the buffer, returning its planar channels.
+    pub fn into_channels(self) -> Vec<Vec<f32>> {
+        self.channels
+    }
+
+    /// The mean of all channels, frame by frame.
+    pub fn to_mono(&self) -> Vec<f32> {
+        if let [only] = self.channels.as_slice() {
+            return only.clone();
+        }
+        let scale = 1.0 / self.channels.len() as f32;
+        (0..self.frames()).map(|i| self.channels.iter().map(|c| c[i]).sum::<f32>() * scale).collect()
+    }
+
+    /// Interleaves the channels (`frame0ch0, frame0ch1, ...`).
+    pub fn interleaved(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.frames() * self.num_channels());
+        for i in 0..self.frames() {
+            out.extend(self.channels.iter().map(|c| c[i]));
+        }
+        out
+    }
+
+    /// The part between `start_secs` and `end_secs`, clamped to the buffer (frames are rounded to
+    /// the nearest sample). An empty or inverted range gives an empty buffer.
+    pub fn slice_secs(&self, start_secs: f64, end_secs: f64) -> Self {
+        let to_frame = |secs: f64| {
+            let f = (secs.max(0.0) * f64::from(self.sample_rate)).round() as usize;
+            f.min(self.frames())
+        };
+        let start = to_frame(start_secs);
+        let end = to_frame(end_secs).max(start);
+        Self {
+            sample_rate: self.sample_rate,
+            channels: self.channels.iter().map(|c| c[start..end].to_vec()).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleave_round_trip_and_mono_mix() {
+        let buf = AudioBuffer::from_interleaved(8000, 2, &[0.5, -0.5, 1.0, 0.0, 0.25, 0.75]).unwrap();
+        assert_eq!(buf.frames(), 3);
+        assert_eq!(buf.channels()[1], vec![-0.5, 0.0, 0.75]);
+        assert_eq!(buf.interleaved(), vec![0.5, -0.5, 1.0, 0.0, 0.25, 0.75]);
+        assert_eq!(buf.to_mono(), vec![0.0, 0.5, 0.5]);
+    }
+
+    #[test]
+    fn rejects_ragged_channels_and_zero_rate() {
+        assert!(AudioBuffer::new(48_000, vec![vec![0.0; 3], vec![0.0; 2]]).is_err());
+        assert!(AudioBuffer::new(0, vec![vec![0.0; 3]]).is_err());
+        assert!(AudioBuffer::new(48_000, vec![]).is_err());
+    }
+
+    #[test]
+    fn slice_clamps_to_the_buffer() {
+        let buf = AudioBuffer::mono(10, (0..20).map(|i| i as f32).collect()).unwrap();
+        assert_eq!(buf.slice_secs(0.5, 1.2).channels()[0], vec![5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]);
+        assert_eq!(buf.slice_secs(1.5, 9.0).frames(), 5);
+        assert_eq!(buf.slice_secs(1.5, 0.5).frames(), 0);
+    }
+}
