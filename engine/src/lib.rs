@@ -1,7 +1,9 @@
 //! The Promptbook engine: the prompt language, chunk planning, the model store, audio I/O, the clip
-//! checker, and the render pipeline.
+//! checker, and the render pipeline with its engine thread.
 
 pub mod audio;
 pub mod clip_check;
+pub mod pipeline;
+pub mod runtime;
 pub mod store;
 pub mod text;

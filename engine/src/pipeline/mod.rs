@@ -1,0 +1,10 @@
+//! The render pipeline: from a checked script to a take (48 kHz stereo plus its generation record).
+
+pub mod model;
+pub mod postprocess;
+pub mod render;
+pub mod waveform;
+
+pub use model::{AudioModel, Latent, ModelError, ModelInfo, TextConditioning};
+pub use render::{GenerationRecord, RenderMode, RenderRequest, Take, render};
+pub use waveform::Waveform;
