@@ -4,5 +4,8 @@
 
 pub use candle_core as candle;
 
+pub mod audio_vae;
+pub mod dsp;
 pub mod parity;
+pub mod vocoder;
 pub mod weights;
