@@ -4,7 +4,10 @@
 
 pub use candle_core as candle;
 
+pub mod audio_vae;
+pub mod dsp;
 pub mod gemma;
 pub mod ltx;
 pub mod parity;
+pub mod vocoder;
 pub mod weights;
