@@ -19,7 +19,7 @@ fn a_valid_script_shows_its_compiled_prompt_and_plan() {
     harness.run();
     harness.get_by_label("No problems.");
     harness.get_by_label_contains("Close-up in A dimly lit room. He takes a slow breath.");
-    harness.get_by_label_contains("1 ·"); // the first chunk of the ribbon
+    harness.get_by_label_contains("Chunk 1 ·"); // the first block of the chunk-plan ribbon
     assert!(harness.state().lint().report.valid);
 }
 

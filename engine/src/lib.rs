@@ -2,8 +2,12 @@
 //! checker, and the render pipeline with its engine thread.
 
 pub mod audio;
+pub mod check;
 pub mod clip_check;
 pub mod pipeline;
+pub mod plan;
+pub mod presets;
+pub mod prompt;
 pub mod runtime;
 pub mod store;
 pub mod text;

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -48,16 +48,48 @@ pub enum EngineCommand {
 
 #[derive(Debug)]
 pub enum EngineEvent {
-    LoadProgress { id: RequestId, message: String, fraction: f32 },
-    Loaded { id: RequestId, info: ModelInfo },
-    Unloaded { id: RequestId },
-    ChunkStarted { id: RequestId, index: usize, of: usize, text: String },
-    SamplerStep { id: RequestId, chunk: usize, step: usize, of: usize },
+    LoadProgress {
+        id: RequestId,
+        message: String,
+        fraction: f32,
+    },
+    Loaded {
+        id: RequestId,
+        info: ModelInfo,
+    },
+    Unloaded {
+        id: RequestId,
+    },
+    ChunkStarted {
+        id: RequestId,
+        index: usize,
+        of: usize,
+        text: String,
+    },
+    SamplerStep {
+        id: RequestId,
+        chunk: usize,
+        step: usize,
+        of: usize,
+    },
     /// A chunk's raw decoded audio, as soon as it exists: the studio can play it while the next renders.
-    ChunkAudio { id: RequestId, index: usize, of: usize, audio: Arc<Waveform> },
-    Finished { id: RequestId, take: Box<Take> },
-    Failed { id: RequestId, message: String },
-    Cancelled { id: RequestId },
+    ChunkAudio {
+        id: RequestId,
+        index: usize,
+        of: usize,
+        audio: Arc<Waveform>,
+    },
+    Finished {
+        id: RequestId,
+        take: Box<Take>,
+    },
+    Failed {
+        id: RequestId,
+        message: String,
+    },
+    Cancelled {
+        id: RequestId,
+    },
 }
 
 impl EngineEvent {
@@ -91,8 +123,14 @@ impl EngineHandle {
         let (command_tx, command_rx) = sync_channel(COMMANDS);
         let (event_tx, event_rx) = sync_channel(EVENTS);
         let thread = std::thread::Builder::new().name("promptbook-engine".into()).spawn(move || {
-            Engine { model: None, commands: command_rx, pending: VecDeque::new(), events: event_tx, wake: Box::new(wake) }
-                .run();
+            Engine {
+                model: None,
+                commands: command_rx,
+                pending: VecDeque::new(),
+                events: event_tx,
+                wake: Box::new(wake),
+            }
+            .run();
         })?;
         Ok(Self { commands: command_tx, events: event_rx, next_id: 1, thread: Some(thread) })
     }
@@ -132,10 +170,7 @@ impl EngineHandle {
 
     /// Wait up to `timeout` for the next event (for the command line and tests).
     pub fn wait_event(&self, timeout: Duration) -> Option<EngineEvent> {
-        match self.events.recv_timeout(timeout) {
-            Ok(event) => Some(event),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.events.recv_timeout(timeout).ok()
     }
 }
 
@@ -194,7 +229,9 @@ impl Engine {
                 let events = self.events.clone();
                 let wake = &self.wake;
                 let mut progress = |message: &str, fraction: f32| {
-                    if events.try_send(EngineEvent::LoadProgress { id, message: message.to_string(), fraction }).is_ok()
+                    if events
+                        .try_send(EngineEvent::LoadProgress { id, message: message.to_string(), fraction })
+                        .is_ok()
                     {
                         wake();
                     }
@@ -254,7 +291,9 @@ impl Engine {
                 EngineEvent::ChunkStarted { id, index, of, text: text.to_string() }
             }
             RenderProgress::Step { chunk, step, of } => EngineEvent::SamplerStep { id, chunk, step, of },
-            RenderProgress::ChunkReady { index, of, audio } => EngineEvent::ChunkAudio { id, index, of, audio },
+            RenderProgress::ChunkReady { index, of, audio } => {
+                EngineEvent::ChunkAudio { id, index, of, audio }
+            }
         };
         if matches!(event, EngineEvent::SamplerStep { .. }) {
             if self.events.try_send(event).is_ok() {

@@ -1,5 +1,6 @@
 //! The engine thread with a stand-in model: events carry ids, chunk audio arrives before the take,
 //! cancel stops within one sampler step, and a panic becomes a `Failed` event without killing the engine.
+#![allow(clippy::unwrap_used)]
 
 use std::ops::ControlFlow;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -7,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use promptbook_engine::check::EstimatorKind;
-use promptbook_engine::pipeline::model::{AudioModel, Latent, ModelError, ModelInfo, StepCallback, TextConditioning};
+use promptbook_engine::pipeline::model::{
+    AudioModel, Latent, ModelError, ModelInfo, StepCallback, TextConditioning,
+};
 use promptbook_engine::pipeline::render::{RenderMode, RenderRequest};
 use promptbook_engine::pipeline::waveform::Waveform;
 use promptbook_engine::runtime::{EngineEvent, EngineHandle, ModelLoader};
@@ -52,10 +55,8 @@ impl AudioModel for StandIn {
     ) -> Result<Latent, ModelError> {
         self.references.lock().unwrap().push(reference.map(|r| r.frames));
         for step in 1..=8 {
-            if step > 1 {
-                if let Some(gate) = &self.gate {
-                    gate.lock().unwrap().recv().map_err(|_| ModelError::Failed("gate closed".into()))?;
-                }
+            if let (true, Some(gate)) = (step > 1, &self.gate) {
+                gate.lock().unwrap().recv().map_err(|_| ModelError::Failed("gate closed".into()))?;
             }
             if on_step(step, 8).is_break() {
                 return Err(ModelError::Cancelled);

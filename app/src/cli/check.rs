@@ -66,8 +66,9 @@ fn read_source(path: &std::path::Path) -> anyhow::Result<(String, String)> {
         return Ok(("<stdin>".to_string(), text));
     }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| anyhow::anyhow!("{} is not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!("{} is not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to())
+    })?;
     Ok((path.display().to_string(), text))
 }
 
@@ -77,7 +78,8 @@ pub fn human_report(name: &str, report: &CheckReport) -> String {
     let mut out = String::new();
     for (severity, list) in [("error", &report.errors), ("warning", &report.warnings)] {
         for problem in list {
-            let _ = writeln!(out, "{name}:{}:{}: {severity}: {}", problem.line, problem.column, problem.message);
+            let _ =
+                writeln!(out, "{name}:{}:{}: {severity}: {}", problem.line, problem.column, problem.message);
         }
     }
     if !report.valid {
@@ -102,7 +104,8 @@ pub fn human_report(name: &str, report: &CheckReport) -> String {
     let _ = writeln!(out, "\nChunk plan ({} chunks, ~{total:.1} s):", report.plan.len());
     let _ = writeln!(out, "  {:>3}  {:>7}  {:>12}  text", "#", "dur (s)", "seed");
     for (i, chunk) in report.plan.iter().enumerate() {
-        let _ = writeln!(out, "  {:>3}  {:>7.2}  {:>12}  {}", i + 1, chunk.duration_s, chunk.seed, chunk.text);
+        let _ =
+            writeln!(out, "  {:>3}  {:>7.2}  {:>12}  {}", i + 1, chunk.duration_s, chunk.seed, chunk.text);
     }
     out
 }

@@ -44,7 +44,8 @@ impl PlanSettings {
 
 fn rand_seed() -> i64 {
     // Seeds shown to people stay short enough to read aloud and type.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     i64::from(nanos % 1_000_000)
 }
 
@@ -69,7 +70,8 @@ impl StudioApp {
         let draft_path = default_draft_path();
         let (script, saved) = match &script_path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("cannot open {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
                 (text.clone(), text)
             }
             None => {
@@ -176,10 +178,14 @@ impl StudioApp {
         ui.heading("Inspector");
         ui.add_space(4.0);
         egui::Grid::new("inspector_grid").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
-            ui.label("Seed");
+            let seed_label = ui.label("Seed");
             ui.horizontal(|ui| {
-                ui.add_enabled(!self.settings.seed_locked, egui::DragValue::new(&mut self.settings.seed).range(0..=i64::MAX));
-                let dice = ui.add_enabled(!self.settings.seed_locked, egui::Button::new("🎲"));
+                ui.add_enabled(
+                    !self.settings.seed_locked,
+                    egui::DragValue::new(&mut self.settings.seed).range(0..=i64::MAX),
+                )
+                .labelled_by(seed_label.id);
+                let dice = ui.add_enabled(!self.settings.seed_locked, egui::Button::new("Random"));
                 if dice.on_hover_text("New random seed").clicked() {
                     self.settings.seed = rand_seed();
                 }
@@ -190,7 +196,7 @@ impl StudioApp {
             ui.add(egui::Slider::new(&mut self.settings.pace, 0.5..=3.0).step_by(0.05))
                 .on_hover_text("Duration multiplier used for planning; the reference default is 1.5");
             ui.end_row();
-            ui.label("Estimator");
+            let estimator_label = ui.label("Estimator");
             egui::ComboBox::from_id_salt("estimator")
                 .selected_text(match self.settings.estimator {
                     EstimatorKind::Reference => "Reference (2.2 words/s)",
@@ -203,7 +209,9 @@ impl StudioApp {
                         EstimatorKind::Reference,
                         "Reference (2.2 words/s)",
                     );
-                });
+                })
+                .response
+                .labelled_by(estimator_label.id);
             ui.end_row();
         });
         ui.separator();
@@ -249,11 +257,16 @@ impl StudioApp {
                 ui.colored_label(theme::OK, "No problems.");
             }
             for problem in &self.lint.problems {
-                let (color, kind) = if problem.is_error { (theme::ERROR, "error") } else { (theme::WARNING, "warning") };
-                let text = RichText::new(format!("{}:{}  {kind}: {}", problem.line, problem.column, problem.message))
-                    .color(color);
+                let (color, kind) =
+                    if problem.is_error { (theme::ERROR, "error") } else { (theme::WARNING, "warning") };
+                let text = RichText::new(format!(
+                    "{}:{}  {kind}: {}",
+                    problem.line, problem.column, problem.message
+                ))
+                .color(color);
                 if ui.link(text).on_hover_text("Jump to the problem").clicked() {
-                    self.pending_jump = Some(editor::char_index_of(&self.script, problem.line, problem.column));
+                    self.pending_jump =
+                        Some(editor::char_index_of(&self.script, problem.line, problem.column));
                 }
             }
         });
@@ -262,7 +275,8 @@ impl StudioApp {
     fn status_bar(&self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             let dirty = self.script != self.saved_script;
-            let name = self.script_path.as_ref().map_or("untitled script".to_string(), |p| p.display().to_string());
+            let name =
+                self.script_path.as_ref().map_or("untitled script".to_string(), |p| p.display().to_string());
             ui.label(if dirty { format!("{name} •") } else { name });
             ui.separator();
             let total: f64 = self.lint.report.plan.iter().map(|c| c.duration_s).sum();

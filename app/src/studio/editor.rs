@@ -22,7 +22,7 @@ pub fn char_index_of(src: &str, line: usize, column: usize) -> usize {
 
 /// Draw the editor; returns true when the text changed this frame.
 pub fn show(ui: &mut egui::Ui, text: &mut String, marks: &[Mark], jump_to: Option<usize>) -> bool {
-    let id = egui::Id::new(EDITOR_ID);
+    let id = egui::Id::unique(EDITOR_ID);
     if let Some(char_index) = jump_to {
         let mut state = egui::text_edit::TextEditState::load(ui.ctx(), id).unwrap_or_default();
         state.cursor.set_char_range(Some(CCursorRange::one(CCursor::new(char_index))));

@@ -103,8 +103,9 @@ fn lex_tag<'a>(
                 i = end;
             }
             Some(_) => {
-                let end = scan(bytes, i, |b| !b.is_ascii_whitespace() && !matches!(b, b'=' | b'>' | b'<' | b'"'))
-                    .max(i + 1);
+                let end =
+                    scan(bytes, i, |b| !b.is_ascii_whitespace() && !matches!(b, b'=' | b'>' | b'<' | b'"'))
+                        .max(i + 1);
                 let end = next_char_boundary(src, end);
                 tokens.push((i..end, TokenKind::Attribute));
                 i = end;
@@ -148,7 +149,10 @@ pub struct Mark {
 /// Build the editor's layout: colours per token, underlines under diagnostics.
 pub fn layout_job(src: &str, marks: &[Mark], font: FontId, dark: bool, wrap_width: f32) -> LayoutJob {
     let colors = theme::syntax(dark);
-    let mut job = LayoutJob { wrap: egui::text::TextWrapping { max_width: wrap_width, ..Default::default() }, ..Default::default() };
+    let mut job = LayoutJob {
+        wrap: egui::text::TextWrapping { max_width: wrap_width, ..Default::default() },
+        ..Default::default()
+    };
     let tokens = tokenize(src);
     let mut cuts: Vec<usize> = Vec::with_capacity(tokens.len() + marks.len() * 2 + 1);
     cuts.extend(tokens.iter().map(|(r, _)| r.start));
@@ -233,12 +237,13 @@ mod tests {
     #[test]
     fn marks_underline_their_text() {
         let src = "<speak>bad</speak>";
-        let job = layout_job(src, &[Mark { range: 7..10, is_error: true }], FontId::monospace(12.0), true, 500.0);
+        let job =
+            layout_job(src, &[Mark { range: 7..10, is_error: true }], FontId::monospace(12.0), true, 500.0);
         let underlined: String = job
             .sections
             .iter()
             .filter(|s| s.format.underline.width > 0.0)
-            .map(|s| &job.text[s.byte_range.clone()])
+            .map(|s| &job.text[s.byte_range.start.0..s.byte_range.end.0])
             .collect();
         assert_eq!(underlined, "bad");
     }

@@ -1,7 +1,6 @@
 //! Live lint: the engine's diagnostics, compiled prompt and chunk plan for the script being edited.
 
 use promptbook_engine::check::{CheckOptions, CheckReport, check};
-use promptbook_engine::prompt::{self, Severity};
 
 use super::highlight::Mark;
 
@@ -24,17 +23,23 @@ pub struct Lint {
 
 impl Lint {
     pub fn of(source: &str, opts: &CheckOptions) -> Self {
-        let problems = prompt::validate(source)
-            .into_iter()
-            .map(|d| Problem {
-                is_error: d.severity == Severity::Error,
-                message: d.message,
-                line: d.line,
-                column: d.column,
-                span: d.span,
+        let report = check(source, opts);
+        let mut problems: Vec<Problem> = report
+            .errors
+            .iter()
+            .map(|i| (true, i))
+            .chain(report.warnings.iter().map(|i| (false, i)))
+            .map(|(is_error, i)| Problem {
+                is_error,
+                message: i.message.clone(),
+                line: i.line,
+                column: i.column,
+                span: i.span.clone(),
             })
             .collect();
-        Self { problems, report: check(source, opts) }
+        // Errors first, each group in reading order.
+        problems.sort_by_key(|p| (!p.is_error, p.line, p.column));
+        Self { problems, report }
     }
 
     pub fn error_count(&self) -> usize {

@@ -21,7 +21,8 @@ pub fn show(ui: &mut egui::Ui, plan: &[PlannedChunkReport]) {
     for (i, chunk) in plan.iter().enumerate() {
         let width = (chunk.duration_s.max(0.1) / total) as f32 * rect.width();
         let block = egui::Rect::from_min_size(egui::pos2(x, rect.top()), Vec2::new(width - 2.0, height));
-        let fill = if chunk.duration_s > MAX_CHUNK_S { theme::CHUNK_OVERLONG } else { theme::CHUNK_FILLS[i % 2] };
+        let fill =
+            if chunk.duration_s > MAX_CHUNK_S { theme::CHUNK_OVERLONG } else { theme::CHUNK_FILLS[i % 2] };
         painter.rect_filled(block, CornerRadius::same(3), fill);
         let label = format!("{} · {:.1} s", i + 1, chunk.duration_s);
         painter.with_clip_rect(block).text(
@@ -31,7 +32,9 @@ pub fn show(ui: &mut egui::Ui, plan: &[PlannedChunkReport]) {
             FontId::proportional(12.0),
             theme::CHUNK_TEXT,
         );
-        let response = ui.interact(block, ui.id().with(("chunk", i)), Sense::hover());
+        let response = ui.interact(block, ui.scope_id().with(("chunk", i)), Sense::hover());
+        let name = format!("Chunk {} · {:.1} s · seed {}", i + 1, chunk.duration_s, chunk.seed);
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &name));
         response.on_hover_text(format!(
             "Chunk {} — {:.2} s, seed {}\n\n{}\n\nPrompt:\n{}",
             i + 1,

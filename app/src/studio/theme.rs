@@ -45,7 +45,8 @@ pub const WARNING: Color32 = Color32::from_rgb(0xe5, 0xa5, 0x0a);
 pub const OK: Color32 = Color32::from_rgb(0x4c, 0xc2, 0x6a);
 
 /// Alternating fills for the chunk-plan ribbon.
-pub const CHUNK_FILLS: [Color32; 2] = [Color32::from_rgb(0x2d, 0x5a, 0x88), Color32::from_rgb(0x3b, 0x74, 0x6e)];
+pub const CHUNK_FILLS: [Color32; 2] =
+    [Color32::from_rgb(0x2d, 0x5a, 0x88), Color32::from_rgb(0x3b, 0x74, 0x6e)];
 pub const CHUNK_TEXT: Color32 = Color32::from_rgb(0xf0, 0xf0, 0xf0);
 /// A chunk longer than the model's 15 s window.
 pub const CHUNK_OVERLONG: Color32 = Color32::from_rgb(0x9a, 0x3b, 0x3b);

@@ -25,14 +25,21 @@ pub fn trim_bounds(x: &Waveform, max_silence_s: f64, threshold_db: f64) -> (usiz
     let energies = window_peaks(&x.mono_mix(), window);
     let voiced: Vec<usize> = (0..energies.len()).filter(|&k| f64::from(energies[k]) > threshold).collect();
     match (voiced.first(), voiced.last()) {
-        (Some(&first), Some(&last)) => ((first * window).saturating_sub(keep), ((last + 1) * window + keep).min(len)),
+        (Some(&first), Some(&last)) => {
+            ((first * window).saturating_sub(keep), ((last + 1) * window + keep).min(len))
+        }
         _ => (0, len),
     }
 }
 
 /// `shorten_long_silence(x, sr, max_duration=1.0, target_duration=0.3, threshold_db=-35)`: silent runs longer
 /// than `max_duration_s` keep only their first `target_duration_s`.
-pub fn shorten_long_silence(x: &Waveform, max_duration_s: f64, target_duration_s: f64, threshold_db: f64) -> Waveform {
+pub fn shorten_long_silence(
+    x: &Waveform,
+    max_duration_s: f64,
+    target_duration_s: f64,
+    threshold_db: f64,
+) -> Waveform {
     let sr = f64::from(x.sample_rate);
     let threshold = 10f64.powf(threshold_db / 20.0);
     let window = (0.02 * sr) as usize;
@@ -91,7 +98,8 @@ pub fn normalize_volume(x: &Waveform, target_lufs: f64) -> (Waveform, f64) {
     if peak > 0.99 {
         gain *= 0.99 / peak;
     }
-    let channels = x.channels.iter().map(|c| c.iter().map(|&s| (f64::from(s) * gain) as f32).collect()).collect();
+    let channels =
+        x.channels.iter().map(|c| c.iter().map(|&s| (f64::from(s) * gain) as f32).collect()).collect();
     (Waveform::new(x.sample_rate, channels), gain)
 }
 
@@ -185,7 +193,8 @@ mod tests {
         for (signal, target, gain, rms, peak) in cases {
             let (out, applied) = normalize_volume(&mono(signal), target);
             let samples = &out.channels[0];
-            let out_rms = (samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
+            let out_rms =
+                (samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
             assert!((applied - gain).abs() < 1e-6 * gain, "gain {applied} vs {gain}");
             assert!((out_rms - rms).abs() < 1e-6, "rms {out_rms} vs {rms}");
             assert!((f64::from(out.peak()) - peak).abs() < 1e-6, "peak {} vs {peak}", out.peak());

@@ -47,10 +47,22 @@ pub struct RenderRequest {
 
 /// Progress reported while rendering; `Break` from the observer cancels.
 pub enum RenderProgress<'a> {
-    ChunkStarted { index: usize, of: usize, text: &'a str },
-    Step { chunk: usize, step: usize, of: usize },
+    ChunkStarted {
+        index: usize,
+        of: usize,
+        text: &'a str,
+    },
+    Step {
+        chunk: usize,
+        step: usize,
+        of: usize,
+    },
     /// A chunk's decoded audio, sent as soon as it exists (before the take is joined).
-    ChunkReady { index: usize, of: usize, audio: Arc<Waveform> },
+    ChunkReady {
+        index: usize,
+        of: usize,
+        audio: Arc<Waveform>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +144,8 @@ struct PlannedRender {
 }
 
 fn plan(request: &RenderRequest) -> Result<PlannedRender, RenderError> {
-    let opts = crate::check::CheckOptions { pace: request.pace, seed: request.seed, estimator: request.estimator };
+    let opts =
+        crate::check::CheckOptions { pace: request.pace, seed: request.seed, estimator: request.estimator };
     let report = crate::check::check(&request.script, &opts);
     if !report.valid {
         let messages: Vec<String> =
@@ -140,17 +153,19 @@ fn plan(request: &RenderRequest) -> Result<PlannedRender, RenderError> {
         return Err(RenderError::InvalidScript(messages.join("; ")));
     }
     let compiled = report.compiled.as_ref().map(|c| c.prompt.clone()).unwrap_or_default();
+    let base_seed = report.base_seed.unwrap_or(request.seed);
     match request.mode {
         RenderMode::Generate => Ok(PlannedRender {
-            base_seed: report.base_seed,
-            chunks: report.plan.iter().map(|c| (c.text.clone(), c.prompt.clone(), c.duration_s, c.seed)).collect(),
+            base_seed,
+            chunks: report
+                .plan
+                .iter()
+                .map(|c| (c.text.clone(), c.prompt.clone(), c.duration_s, c.seed))
+                .collect(),
         }),
         RenderMode::VoiceDesign => {
             let text = report.compiled.as_ref().map(|c| c.speech_text.clone()).unwrap_or_default();
-            Ok(PlannedRender {
-                base_seed: report.base_seed,
-                chunks: vec![(text, compiled, VOICE_DESIGN_SECONDS, report.base_seed)],
-            })
+            Ok(PlannedRender { base_seed, chunks: vec![(text, compiled, VOICE_DESIGN_SECONDS, base_seed)] })
         }
     }
 }
@@ -197,7 +212,8 @@ pub fn render(
         let encode_text_ms = ms(t);
 
         let t = Instant::now();
-        let mut on_step = |step: usize, steps: usize| observer(RenderProgress::Step { chunk: index, step, of: steps });
+        let mut on_step =
+            |step: usize, steps: usize| observer(RenderProgress::Step { chunk: index, step, of: steps });
         let seed_u64 = u64::try_from(*seed).unwrap_or(0);
         let latent = model
             .sample(&conditioning, *duration_s, seed_u64, reference.as_ref().map(|(l, _)| l), &mut on_step)
@@ -230,8 +246,10 @@ pub fn render(
         // Voice continuity: the next chunk hears the end of this one.
         if index + 1 < of {
             let tail = audio.tail(REF_TAIL_SECONDS);
-            reference =
-                Some((model.encode_reference(&tail).map_err(model_error(index))?, ReferenceSource::PreviousChunkTail));
+            reference = Some((
+                model.encode_reference(&tail).map_err(model_error(index))?,
+                ReferenceSource::PreviousChunkTail,
+            ));
         }
 
         let chunk_audio = match request.mode {
@@ -246,7 +264,9 @@ pub fn render(
         joined.append(chunk);
     }
     let joined = match request.mode {
-        RenderMode::Generate => postprocess::shorten_long_silence(&joined, max_pause_s, 0.6 * max_pause_s, -35.0),
+        RenderMode::Generate => {
+            postprocess::shorten_long_silence(&joined, max_pause_s, 0.6 * max_pause_s, -35.0)
+        }
         RenderMode::VoiceDesign => {
             let shortened = postprocess::shorten_long_silence(&joined, 1.0, 0.3, -35.0);
             postprocess::normalize_volume(&shortened, -23.0).0

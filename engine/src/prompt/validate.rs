@@ -1,0 +1,365 @@
+//! Script validation: the reference's rules and exact messages (`S: validator.py::validate_prompt`,
+//! spec §3.1), plus our authoring warnings.
+//!
+//! Errors come first, in the reference's order. Warnings never make a script invalid; they follow,
+//! sorted by position.
+
+use std::ops::Range;
+
+use serde::Serialize;
+
+use super::parser::{Document, TextRun, parse};
+use super::pystr::{py_strip, py_word_count};
+use super::span::{LineIndex, Span};
+use crate::plan::estimator::{DurationEstimator, EstimatorKind};
+use crate::plan::sentences::{SplitterMode, sentence_ranges};
+use crate::plan::{DEFAULT_PACE, MAX_CHUNK_DURATION_S, expand_sentence};
+
+/// Attributes `<speak>` accepts.
+pub const ALLOWED_ATTRIBUTES: [&str; 5] = ["voice", "scene", "language", "gender", "shot"];
+/// Elements allowed inside `<speak>`.
+pub const ALLOWED_CHILDREN: [&str; 2] = ["action", "sound"];
+/// The `shot` values the compiler knows.
+pub const SHOTS: [&str; 3] = ["closeup", "wide", "scene"];
+/// Language codes offered by the reference UIs (the Gradio app's 20 plus Swahili from ComfyUI).
+pub const KNOWN_LANGUAGES: [&str; 21] = [
+    "en", "es", "fr", "de", "it", "pt", "ru", "ja", "ko", "zh", "ar", "hi", "nl", "pl", "tr", "sv", "da",
+    "fi", "th", "vi", "sw",
+];
+/// Scenes with more words than this may be read aloud (prompt guide: "keep it to 3-5 words").
+pub const MAX_SCENE_WORDS: usize = 5;
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The script is invalid (a reference validator rule).
+    Error,
+    /// The script is valid but probably not what the author wants.
+    Warning,
+}
+
+/// One finding about a script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// What is wrong; errors use the reference's exact wording.
+    pub message: String,
+    /// 1-based line of `span.start`.
+    pub line: usize,
+    /// 1-based column of `span.start`, in characters.
+    pub column: usize,
+    /// Byte range in the source.
+    pub span: Range<usize>,
+}
+
+impl Diagnostic {
+    fn new(severity: Severity, message: impl Into<String>, span: &Span) -> Self {
+        Self {
+            severity,
+            message: message.into(),
+            line: span.line,
+            column: span.column,
+            span: span.range.clone(),
+        }
+    }
+}
+
+/// The reference's `ValidationResult`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidationResult {
+    /// No errors.
+    pub valid: bool,
+    /// Error messages in the reference's order.
+    pub errors: Vec<String>,
+    /// `voice`, stripped (only when valid).
+    pub voice: Option<String>,
+    /// `scene`, stripped; `None` when absent or empty (only when valid).
+    pub scene: Option<String>,
+    /// `language`, stripped, default `en`; `None` when empty (only when valid).
+    pub language: Option<String>,
+}
+
+/// Settings for the warnings that depend on timing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValidateOptions {
+    /// The duration multiplier the script will be planned with.
+    pub pace: f64,
+    /// The estimator (and sentence splitter) used to time sentences.
+    pub estimator: EstimatorKind,
+}
+
+impl Default for ValidateOptions {
+    fn default() -> Self {
+        Self { pace: DEFAULT_PACE, estimator: EstimatorKind::Default }
+    }
+}
+
+/// Validates a script: reference errors, then warnings, with default timing options.
+pub fn validate(src: &str) -> Vec<Diagnostic> {
+    validate_with(src, &ValidateOptions::default())
+}
+
+/// Validates a script with explicit timing options for the warnings.
+pub fn validate_with(src: &str, opts: &ValidateOptions) -> Vec<Diagnostic> {
+    let checked = check_reference(src);
+    let mut out = checked.errors;
+    if let Some(doc) = &checked.doc {
+        out.extend(warnings(doc, opts));
+    }
+    out
+}
+
+/// The reference validator, result for result (`validate_prompt`).
+pub fn validate_reference(src: &str) -> ValidationResult {
+    let checked = check_reference(src);
+    if !checked.errors.is_empty() {
+        return ValidationResult {
+            valid: false,
+            errors: checked.errors.into_iter().map(|d| d.message).collect(),
+            voice: None,
+            scene: None,
+            language: None,
+        };
+    }
+    let root = checked.doc.as_ref().map(|d| &d.root);
+    let non_empty = |v: Option<&str>| v.filter(|v| !v.is_empty()).map(|v| py_strip(v).to_owned());
+    ValidationResult {
+        valid: true,
+        errors: Vec::new(),
+        voice: non_empty(root.and_then(|r| r.get("voice"))),
+        scene: non_empty(root.and_then(|r| r.get("scene"))),
+        language: non_empty(root.map(|r| r.get("language").unwrap_or("en"))),
+    }
+}
+
+/// Reference errors plus the parsed document (when it parsed and its root is `<speak>`).
+pub(crate) struct Checked {
+    pub(crate) errors: Vec<Diagnostic>,
+    pub(crate) doc: Option<Document>,
+}
+
+pub(crate) fn check_reference(src: &str) -> Checked {
+    let index = LineIndex::new(src);
+    let error = |message: String, span: &Span| Diagnostic::new(Severity::Error, message, span);
+    if py_strip(src).is_empty() {
+        return Checked {
+            errors: vec![error("Prompt is empty".into(), &index.span(0..src.len()))],
+            doc: None,
+        };
+    }
+    let doc = match parse(src) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let end = src[e.offset..].chars().next().map_or(e.offset, |c| e.offset + c.len_utf8());
+            return Checked {
+                errors: vec![error(format!("Invalid XML: {e}"), &index.span(e.offset..end))],
+                doc: None,
+            };
+        }
+    };
+    let root = &doc.root;
+    if root.tag != "speak" {
+        let message = format!("Root element must be <speak>, got <{}>", root.tag);
+        return Checked { errors: vec![error(message, &root.name_span)], doc: None };
+    }
+    let mut errors = Vec::new();
+    let attr_span = |name: &str| root.attribute(name).map_or(&root.name_span, |a| &a.span);
+    if root.get("voice").is_none_or(|v| py_strip(v).is_empty()) {
+        errors.push(error("Missing required 'voice' attribute on <speak>".into(), attr_span("voice")));
+    }
+    if root.get("gender").is_none_or(|g| g.is_empty() || !matches!(py_strip(g), "male" | "female")) {
+        let message = "Missing or invalid 'gender' attribute on <speak>. Must be 'male' or 'female'";
+        errors.push(error(message.into(), attr_span("gender")));
+    }
+    for attr in &root.attributes {
+        if !ALLOWED_ATTRIBUTES.contains(&attr.name.as_str()) {
+            errors.push(error(format!("Unknown attribute '{}' on <speak>", attr.name), &attr.name_span));
+        }
+    }
+    for child in &root.children {
+        if !ALLOWED_CHILDREN.contains(&child.tag.as_str()) {
+            let message = format!(
+                "Unsupported tag <{}>. Only <action> and <sound> are allowed inside <speak>",
+                child.tag
+            );
+            errors.push(error(message, &child.name_span));
+        }
+        if let Some(nested) = child.children.first() {
+            let message = format!("<{}> must contain only text, no nested elements", child.tag);
+            errors.push(error(message, &nested.span));
+        }
+    }
+    let has_text = !py_strip(root.text_str()).is_empty()
+        || root.children.iter().any(|c| !py_strip(c.tail_str()).is_empty());
+    if !has_text {
+        errors.push(error("Prompt must contain at least one speech text node".into(), &root.start_tag));
+    }
+    Checked { errors, doc: Some(doc) }
+}
+
+/// Our authoring warnings for a `<speak>` document.
+pub(crate) fn warnings(doc: &Document, opts: &ValidateOptions) -> Vec<Diagnostic> {
+    let root = &doc.root;
+    let mut out = Vec::new();
+    let warn = |message: String, span: &Span| Diagnostic::new(Severity::Warning, message, span);
+
+    let shot = py_strip(root.get("shot").unwrap_or("closeup"));
+    if let Some(attr) = root.attribute("shot")
+        && !SHOTS.contains(&shot)
+    {
+        out.push(warn(
+            format!("Unknown shot \"{shot}\": it is treated as \"closeup\" (use closeup, wide or scene)"),
+            &attr.value_span,
+        ));
+    }
+    let language = py_strip(root.get("language").unwrap_or("en"));
+    if let Some(attr) = root.attribute("language")
+        && !KNOWN_LANGUAGES.contains(&language)
+    {
+        out.push(warn(
+            format!(
+                "Unknown language \"{language}\": the tested codes are {}; Whisper validation fails for codes it does not know",
+                KNOWN_LANGUAGES.join(", ")
+            ),
+            &attr.value_span,
+        ));
+    }
+    if let Some(attr) = root.attribute("scene") {
+        let words = py_word_count(&attr.value);
+        if words > MAX_SCENE_WORDS {
+            out.push(warn(
+                format!(
+                    "Scene has {words} words: keep it to about {MAX_SCENE_WORDS} or the model may speak it aloud"
+                ),
+                &attr.value_span,
+            ));
+        }
+    }
+    let scene_mode = shot == "wide" || shot == "scene";
+    for child in &root.children {
+        let blank = py_strip(child.text_str()).is_empty();
+        match child.tag.as_str() {
+            "sound" if !blank && !scene_mode => out.push(warn(
+                "<sound> has no effect in a closeup shot: sound events are heard only with shot=\"wide\" or shot=\"scene\""
+                    .into(),
+                &child.span,
+            )),
+            "action" | "sound" if blank && child.children.is_empty() => {
+                out.push(warn(format!("Empty <{}> is ignored", child.tag), &child.span));
+            }
+            _ => {}
+        }
+    }
+    if opts.pace.is_finite() && opts.pace > 0.0 {
+        let estimator = opts.estimator.estimator(language);
+        let mode = opts.estimator.splitter();
+        let runs = std::iter::once(root.text.as_ref()).chain(root.children.iter().map(|c| c.tail.as_ref()));
+        for run in runs.flatten() {
+            long_sentences(run, estimator.as_ref(), mode, opts.pace, &mut out);
+        }
+    }
+    out.sort_by_key(|d| d.span.start);
+    out
+}
+
+/// Warns about sentences that cannot fit into one chunk even after splitting at commas.
+fn long_sentences(
+    run: &TextRun,
+    estimator: &dyn DurationEstimator,
+    mode: SplitterMode,
+    pace: f64,
+    out: &mut Vec<Diagnostic>,
+) {
+    for range in sentence_ranges(&run.text, mode) {
+        let sentence = &run.text[range.clone()];
+        if estimator.sentence_secs(sentence) * pace <= MAX_CHUNK_DURATION_S {
+            continue;
+        }
+        let longest = expand_sentence(sentence, pace, MAX_CHUNK_DURATION_S, estimator, mode)
+            .iter()
+            .map(|piece| estimator.sentence_secs(piece) * pace)
+            .fold(0.0, f64::max);
+        if longest > MAX_CHUNK_DURATION_S {
+            out.push(Diagnostic::new(
+                Severity::Warning,
+                format!(
+                    "This sentence needs about {longest:.1} s at pace {pace}, more than the {MAX_CHUNK_DURATION_S} s \
+                     one chunk can hold, so it will be rushed: break it up with a full stop"
+                ),
+                &run.span_of(range),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(src: &str, severity: Severity) -> Vec<String> {
+        validate(src).into_iter().filter(|d| d.severity == severity).map(|d| d.message).collect()
+    }
+
+    #[test]
+    fn reference_rules_in_order() {
+        let src = "<speak mood=\"x\" voice=\" \"><emotion><b/></emotion></speak>";
+        assert_eq!(
+            messages(src, Severity::Error),
+            [
+                "Missing required 'voice' attribute on <speak>",
+                "Missing or invalid 'gender' attribute on <speak>. Must be 'male' or 'female'",
+                "Unknown attribute 'mood' on <speak>",
+                "Unsupported tag <emotion>. Only <action> and <sound> are allowed inside <speak>",
+                "<emotion> must contain only text, no nested elements",
+                "Prompt must contain at least one speech text node",
+            ]
+        );
+        let r = validate_reference(
+            "<speak voice=\" V \" gender=\" female \" scene=\" \" language=\"\">Hi</speak>",
+        );
+        assert!(r.valid);
+        assert_eq!((r.voice.as_deref(), r.scene.as_deref(), r.language), (Some("V"), Some(""), None));
+    }
+
+    #[test]
+    fn error_spans_point_at_the_culprit() {
+        let src = "<speak voice=\"V\" gender=\"other\">Hi<emotion>x</emotion></speak>";
+        let d = validate(src);
+        assert_eq!(&src[d[0].span.clone()], "gender=\"other\"");
+        assert_eq!(&src[d[1].span.clone()], "emotion");
+        assert_eq!((d[1].line, d[1].column), (1, 36));
+        let d = validate("<speak>\n  <broken");
+        assert!(d[0].message.starts_with("Invalid XML: "));
+    }
+
+    #[test]
+    fn warnings() {
+        let src = "<speak voice=\"V\" gender=\"male\" shot=\"banana\" language=\"xx\" \
+                   scene=\"a man telling you a story in a bar\"><sound>Door</sound>Hi.<action/></speak>";
+        let w = messages(src, Severity::Warning);
+        assert_eq!(w.len(), 5, "{w:#?}");
+        assert!(w[0].starts_with("Unknown shot \"banana\""));
+        assert!(w[1].starts_with("Unknown language \"xx\""));
+        assert!(w[2].starts_with("Scene has 9 words"));
+        assert!(w[3].starts_with("<sound> has no effect"));
+        assert_eq!(w[4], "Empty <action> is ignored");
+        assert!(messages(src, Severity::Error).is_empty());
+    }
+
+    #[test]
+    fn long_sentence_warning_has_a_source_span() {
+        let sentence = "word ".repeat(60);
+        let src = format!("<speak voice=\"V\" gender=\"male\">\n  Short. {}end.</speak>", sentence);
+        let d = validate_with(&src, &ValidateOptions { pace: 1.5, estimator: EstimatorKind::Reference });
+        assert_eq!(d.len(), 1, "{d:#?}");
+        assert!(d[0].message.starts_with("This sentence needs about"));
+        assert!(src[d[0].span.clone()].starts_with("word word"));
+        assert_eq!((d[0].line, d[0].column), (2, 10));
+        // Commas rescue it: the planner splits there.
+        let with_commas = "word word word word word word word word, ".repeat(8);
+        let src = format!("<speak voice=\"V\" gender=\"male\">{with_commas}end.</speak>");
+        assert!(validate(&src).is_empty());
+    }
+}
