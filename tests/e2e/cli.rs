@@ -115,3 +115,31 @@ fn studio_without_a_display_explains_instead_of_panicking() {
     assert!(err.contains("no display found"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    // A plan table far larger than a pipe buffer, so the writer really meets the closed pipe.
+    let body = "Every word of this long line is planned into its own row of the chunk table. ".repeat(3000);
+    let dir = std::env::temp_dir().join(format!("pb-e2e-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("long.xml");
+    std::fs::write(&path, format!("<speak voice=\"Narrator\" gender=\"male\">{body}</speak>")).unwrap();
+    let mut child = Command::new(promptbook_e2e::promptbook_bin())
+        .args(["check", path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte and hang up, as `| head -c1` would.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    stdout.read_exact(&mut byte).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

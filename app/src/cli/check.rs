@@ -52,9 +52,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let opts = CheckOptions { pace: args.pace, seed: args.seed, estimator: args.estimator.into() };
     let report = check(&source, &opts);
     if args.json {
-        println!("{}", serde_json::to_string(&report).context("serialising the report")?);
+        super::print_out(&(serde_json::to_string(&report).context("serialising the report")? + "\n"))?;
     } else {
-        print!("{}", human_report(&name, &report));
+        super::print_out(&human_report(&name, &report))?;
     }
     Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -53,3 +53,13 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+/// Write to standard output; a closed pipe (`promptbook presets | head`) ends the output quietly.
+pub fn print_out(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

@@ -29,15 +29,15 @@ pub fn run(args: &PresetsArgs) -> anyhow::Result<ExitCode> {
                 let known: Vec<String> = presets::all().iter().map(|p| p.name.clone()).collect();
                 anyhow::bail!("no preset named {name:?}; known presets: {}", known.join(", "));
             };
-            println!("{}", preset.xml());
+            super::print_out(&format!("{}\n", preset.xml()))?;
         }
         None if args.json => {
-            println!("{}", serde_json::to_string_pretty(&presets::all())?);
+            super::print_out(&format!("{}\n", serde_json::to_string_pretty(&presets::all())?))?;
         }
         None => {
-            for preset in presets::all() {
-                println!("{:<28} {}", preset.name, preset.voice);
-            }
+            let list: String =
+                presets::all().iter().map(|p| format!("{:<28} {}\n", p.name, p.voice)).collect();
+            super::print_out(&list)?;
         }
     }
     Ok(ExitCode::SUCCESS)
