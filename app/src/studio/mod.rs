@@ -5,12 +5,18 @@ use std::process::ExitCode;
 
 mod app;
 mod editor;
+pub mod export;
 mod highlight;
+pub mod history;
 mod lint;
 mod plan_ribbon;
+pub mod playback;
+pub mod queue;
+pub mod takes;
 pub mod theme;
+pub mod waveform_view;
 
-pub use app::StudioApp;
+pub use app::{ModelState, NO_MODEL_HELP, Side, StudioApp};
 pub use lint::Lint;
 
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -42,7 +48,8 @@ pub fn run(args: &StudioArgs) -> anyhow::Result<ExitCode> {
         eprintln!("promptbook: {reason}");
         return Ok(ExitCode::from(1));
     }
-    let app = StudioApp::open(args.script.clone())?;
+    // The window plays through the sound card; tests build the app with the null output.
+    let app = StudioApp::open(args.script.clone())?.with_output(Box::new(playback::RodioOutput::default()));
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Promptbook")

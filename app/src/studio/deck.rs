@@ -1,0 +1,276 @@
+//! The lower deck of the studio (takes, timeline, transport, render queue) and the render controls.
+
+use egui::RichText;
+
+use super::{JobState, ModelState, NO_MODEL_HELP, RENDER, Side, StudioApp, TimelineView, waveform_view};
+use crate::studio::theme;
+
+impl StudioApp {
+    pub(super) fn render_controls(&mut self, ui: &mut egui::Ui) {
+        let ready = matches!(self.model, ModelState::Loaded(_)) && self.lint.report.valid;
+        let button = egui::Button::new(RichText::new("Render").strong())
+            .shortcut_text(ui.ctx().format_shortcut(&RENDER))
+            .min_size(egui::vec2(120.0, 28.0));
+        let response = ui.add_enabled(ready, button);
+        let response = match &self.model {
+            ModelState::Missing | ModelState::Failed(_) => response.on_disabled_hover_text(NO_MODEL_HELP),
+            ModelState::Loading { .. } => response.on_disabled_hover_text("The model is still loading."),
+            ModelState::Loaded(_) => {
+                response.on_disabled_hover_text("Fix the script's errors first (see Problems).")
+            }
+        };
+        if response.clicked() {
+            let _ = self.render();
+        }
+        match &self.model {
+            ModelState::Missing => {
+                ui.colored_label(theme::WARNING, NO_MODEL_HELP);
+            }
+            ModelState::Failed(message) => {
+                ui.colored_label(theme::ERROR, format!("The model did not load: {message}"));
+                ui.weak(NO_MODEL_HELP);
+            }
+            ModelState::Loading { message, fraction } => {
+                ui.add(egui::ProgressBar::new(*fraction).text(format!("Loading: {message}")));
+            }
+            ModelState::Loaded(_) => {}
+        }
+    }
+
+    pub(super) fn lower_deck(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::left("takes").resizable(true).default_size(300.0).show(ui, |ui| self.takes_list(ui));
+        egui::Panel::right("queue").resizable(true).default_size(300.0).show(ui, |ui| self.queue_list(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.transport_bar(ui);
+            self.timeline(ui);
+        });
+    }
+
+    fn takes_list(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("Takes").strong());
+            let trashed = self.takes.trashed().count();
+            if trashed > 0 && ui.small_button(format!("Empty trash ({trashed})")).clicked() {
+                let gone = self.takes.empty_trash();
+                self.status = format!("Deleted {gone} takes for good");
+            }
+        });
+        let numbers: Vec<u32> = self.takes.live().map(|t| t.number).collect();
+        if numbers.is_empty() {
+            ui.weak("No takes yet: every render becomes one.");
+        }
+        egui::ScrollArea::vertical().id_salt("takes_scroll").show(ui, |ui| {
+            for (i, number) in numbers.into_iter().enumerate() {
+                self.take_row(ui, i, number);
+            }
+            let trashed: Vec<(u32, String)> =
+                self.takes.trashed().map(|t| (t.number, t.name.clone())).collect();
+            if !trashed.is_empty() {
+                ui.separator();
+                ui.weak("Trash");
+                for (number, name) in trashed {
+                    ui.horizontal(|ui| {
+                        ui.weak(name);
+                        if ui.small_button("Restore").clicked() {
+                            self.takes.set_trashed(number, false);
+                        }
+                    });
+                }
+            }
+        });
+    }
+
+    fn take_row(&mut self, ui: &mut egui::Ui, index: usize, number: u32) {
+        let Some(take) = self.takes.get(number) else { return };
+        let (name, code, starred, duration, lufs) =
+            (take.name.clone(), take.code(), take.starred, take.audio.duration_s(), take.loudness_lufs);
+        let seed = take.record.base_seed;
+        let is_a = self.selected == Some(number);
+        let is_b = self.compare == Some(number);
+        ui.horizontal(|ui| {
+            if ui.selectable_label(starred, "Star").on_hover_text("Star (circle) this take").clicked()
+                && let Some(t) = self.takes.get_mut(number)
+            {
+                t.starred = !t.starred;
+            }
+            let key = if index < 9 { format!("{} ", index + 1) } else { String::new() };
+            let title = if name == code { format!("{key}{code}") } else { format!("{key}{code} {name}") };
+            if ui.selectable_label(is_a, title).on_hover_text(format!("seed {seed}")).clicked() {
+                self.select_take(number);
+            }
+            ui.weak(format!("{duration:.1} s"));
+            ui.weak(lufs.map_or("— LUFS".into(), |l| format!("{l:.1} LUFS")));
+            if !is_a
+                && ui.selectable_label(is_b, "B").on_hover_text("Compare with the selected take").clicked()
+            {
+                self.set_compare(if is_b { None } else { Some(number) });
+            }
+            ui.menu_button("More", |ui| {
+                if ui.button("Rename").clicked() {
+                    self.renaming = Some((number, name.clone()));
+                    ui.close();
+                }
+                if ui.button("Delete to trash").clicked() {
+                    self.takes.set_trashed(number, true);
+                    if self.selected == Some(number) {
+                        self.selected = None;
+                        self.transport.stop();
+                    }
+                    if self.compare == Some(number) {
+                        self.set_compare(None);
+                    }
+                    ui.close();
+                }
+            });
+        });
+        if let Some((renaming, text)) = &mut self.renaming
+            && *renaming == number
+        {
+            let done = ui.text_edit_singleline(text).lost_focus();
+            if done {
+                let new_name = text.trim().to_string();
+                if let Some(t) = self.takes.get_mut(number)
+                    && !new_name.is_empty()
+                {
+                    t.name = new_name;
+                }
+                self.renaming = None;
+            }
+        }
+        if is_a && let Some(t) = self.takes.get_mut(number) {
+            ui.add(egui::TextEdit::singleline(&mut t.note).hint_text("Note on this take"));
+        }
+    }
+
+    fn transport_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let has = self.selected.is_some();
+            let play = if self.transport.is_playing() { "Pause" } else { "Play" };
+            if ui.add_enabled(has, egui::Button::new(play).shortcut_text("Space")).clicked() {
+                self.transport.toggle();
+            }
+            if ui.add_enabled(has, egui::Button::new("Stop")).clicked() {
+                self.transport.stop();
+            }
+            let mut looping = self.looping;
+            let loop_box = ui.add_enabled(has, egui::Checkbox::new(&mut looping, "Loop"));
+            if loop_box.on_hover_text("Shift+Space: loop the selection (or the whole take)").changed() {
+                self.set_looping(looping);
+            }
+            ui.label(
+                RichText::new(format!(
+                    "{:6.2} / {:.2} s",
+                    self.transport.position_s(),
+                    self.transport.duration_s()
+                ))
+                .monospace(),
+            );
+            if let Some(b) = self.compare {
+                ui.separator();
+                let a = self.selected.unwrap_or_default();
+                let side = match self.side {
+                    Side::A => format!("A: T{a:02}"),
+                    Side::B => format!("B: T{b:02}"),
+                };
+                if ui
+                    .button(format!("A/B ({side})"))
+                    .on_hover_text("Tab switches at the same playhead")
+                    .clicked()
+                {
+                    self.toggle_ab();
+                }
+                let mut raw = self.raw_level;
+                if ui.checkbox(&mut raw, "Raw level").changed() {
+                    self.set_raw_level(raw);
+                }
+                let gain = self.b_gain_db();
+                ui.label(if self.raw_level {
+                    "B at its own level".to_string()
+                } else {
+                    format!("B matched: {gain:+.1} LU")
+                });
+            }
+            if let Some(err) = &self.transport.error {
+                ui.colored_label(theme::ERROR, err);
+            }
+        });
+    }
+
+    fn timeline(&mut self, ui: &mut egui::Ui) {
+        let Some((number, _)) = self.audible() else {
+            ui.weak("Render a take to see its waveform here.");
+            return;
+        };
+        let Some(take) = self.takes.get(number) else { return };
+        let total = take.audio.duration_s();
+        let view = self.view.unwrap_or((0.0, total.max(0.05)));
+        let boundaries = take.chunk_boundaries();
+        let shown = TimelineView {
+            pyramid: &take.pyramid,
+            sample_rate: take.audio.sample_rate,
+            boundaries: &boundaries,
+            playhead_s: self.transport.position_s(),
+            view,
+            selection: self.selection,
+        };
+        let height = ui.available_height().max(60.0);
+        let response = waveform_view::show(ui, &shown, height);
+        if let Some(t) = response.seek_to_s {
+            self.transport.seek(t);
+        }
+        if let Some(span) = response.select {
+            self.set_selection(Some(span));
+        }
+        if let Some(v) = response.view {
+            self.view = Some(v);
+        }
+    }
+
+    fn queue_list(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("Render queue").strong());
+            if ui.small_button("Clear finished").clicked() {
+                self.queue.clear_finished();
+            }
+        });
+        let mut cancel = None;
+        let mut audition = None;
+        egui::ScrollArea::vertical().id_salt("queue_scroll").show(ui, |ui| {
+            if self.queue.jobs.is_empty() {
+                ui.weak("Nothing queued.");
+            }
+            for job in self.queue.jobs.iter().rev() {
+                ui.horizontal(|ui| {
+                    let color = match job.state {
+                        JobState::Failed(_) => theme::ERROR,
+                        JobState::Done { .. } => theme::OK,
+                        _ => ui.visuals().text_color(),
+                    };
+                    ui.label(format!("#{}", job.id));
+                    ui.colored_label(color, job.describe()).on_hover_text(&job.label);
+                    if job.is_active() && ui.small_button("Cancel").clicked() {
+                        cancel = Some(job.id);
+                    }
+                    if job.is_active()
+                        && !job.chunk_audio.is_empty()
+                        && ui
+                            .small_button(format!("Audition {}", job.chunk_audio.len()))
+                            .on_hover_text("Play the chunks rendered so far")
+                            .clicked()
+                    {
+                        audition = Some(job.id);
+                    }
+                });
+                if let JobState::Running { .. } = job.state {
+                    ui.add(egui::ProgressBar::new(job.fraction() as f32).desired_height(6.0));
+                }
+            }
+        });
+        if let Some(id) = cancel {
+            self.cancel(id);
+        }
+        if let Some(id) = audition {
+            self.audition(id);
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Takes: every finished render becomes an immutable take (audio + generation record) named T01, T02, …
+//! Only the name, star and note can change; deleting moves a take to a trash that can be emptied.
+
+use std::sync::Arc;
+
+use promptbook_engine::audio::AudioBuffer;
+use promptbook_engine::clip_check::loudness;
+use promptbook_engine::pipeline::render::{GenerationRecord, Take};
+use promptbook_engine::pipeline::waveform::Waveform;
+
+use super::waveform_view::PeakPyramid;
+
+pub struct StudioTake {
+    /// 1 for T01; never reused.
+    pub number: u32,
+    pub name: String,
+    pub starred: bool,
+    pub note: String,
+    pub trashed: bool,
+    pub audio: Arc<Waveform>,
+    pub record: GenerationRecord,
+    pub pyramid: PeakPyramid,
+    /// BS.1770 integrated loudness; `None` for silence or takes shorter than one gate.
+    pub loudness_lufs: Option<f64>,
+}
+
+impl StudioTake {
+    pub fn from_take(number: u32, take: Take) -> Self {
+        let pyramid = PeakPyramid::build(&take.audio);
+        let loudness_lufs = AudioBuffer::new(take.audio.sample_rate, take.audio.channels.clone())
+            .ok()
+            .and_then(|b| loudness::measure(&b))
+            .and_then(|m| m.integrated_lufs);
+        Self {
+            number,
+            name: format!("T{number:02}"),
+            starred: false,
+            note: String::new(),
+            trashed: false,
+            audio: Arc::new(take.audio),
+            record: take.record,
+            pyramid,
+            loudness_lufs,
+        }
+    }
+
+    /// `T03`, whatever the take was renamed to.
+    pub fn code(&self) -> String {
+        format!("T{:02}", self.number)
+    }
+
+    /// `(start_s, text)` of every chunk after the first. Rendered durations are before the final
+    /// long-silence shortening, so the marks are scaled to the take's real length.
+    pub fn chunk_boundaries(&self) -> Vec<(f64, String)> {
+        let planned: f64 = self.record.chunks.iter().map(|c| c.rendered_duration_s).sum();
+        let scale = if planned > 0.0 { self.audio.duration_s() / planned } else { 1.0 };
+        let mut at = 0.0;
+        let mut out = Vec::new();
+        for chunk in &self.record.chunks {
+            out.push((at * scale, format!("{} · {}", chunk.index + 1, chunk.text)));
+            at += chunk.rendered_duration_s;
+        }
+        out
+    }
+}
+
+/// All takes of the session, in render order.
+#[derive(Default)]
+pub struct Takes {
+    takes: Vec<StudioTake>,
+    next_number: u32,
+}
+
+impl Takes {
+    /// Add a finished render; returns its number.
+    pub fn add(&mut self, take: Take) -> u32 {
+        self.next_number += 1;
+        self.takes.push(StudioTake::from_take(self.next_number, take));
+        self.next_number
+    }
+
+    /// Takes not in the trash.
+    pub fn live(&self) -> impl Iterator<Item = &StudioTake> {
+        self.takes.iter().filter(|t| !t.trashed)
+    }
+
+    pub fn trashed(&self) -> impl Iterator<Item = &StudioTake> {
+        self.takes.iter().filter(|t| t.trashed)
+    }
+
+    pub fn get(&self, number: u32) -> Option<&StudioTake> {
+        self.takes.iter().find(|t| t.number == number)
+    }
+
+    pub fn get_mut(&mut self, number: u32) -> Option<&mut StudioTake> {
+        self.takes.iter_mut().find(|t| t.number == number)
+    }
+
+    /// The `n`-th live take (0-based), for the 1–9 keys.
+    pub fn nth_live(&self, n: usize) -> Option<u32> {
+        self.live().nth(n).map(|t| t.number)
+    }
+
+    pub fn set_trashed(&mut self, number: u32, trashed: bool) {
+        if let Some(take) = self.get_mut(number) {
+            take.trashed = trashed;
+        }
+    }
+
+    /// Forget every trashed take for good.
+    pub fn empty_trash(&mut self) -> usize {
+        let before = self.takes.len();
+        self.takes.retain(|t| !t.trashed);
+        before - self.takes.len()
+    }
+}
+
+/// Gain in dB that brings `b` to the loudness of `a` (0 when either cannot be measured).
+pub fn matching_gain_db(a: Option<f64>, b: Option<f64>) -> f64 {
+    match (a, b) {
+        (Some(a), Some(b)) => a - b,
+        _ => 0.0,
+    }
+}

@@ -1,0 +1,206 @@
+//! The timeline's waveform: a min/max peak pyramid (so a ten-minute take draws in a few hundred
+//! rectangles at any zoom) and the painter that draws it with chunk boundaries and a playhead.
+
+use egui::{Color32, Pos2, Sense, Stroke, StrokeKind, Vec2};
+use promptbook_engine::pipeline::waveform::Waveform;
+
+/// Frames summarised by one bucket of the finest level.
+const BASE_BUCKET: usize = 64;
+
+/// Min/max peaks of the channel-wise extreme, at bucket sizes 64, 128, 256, … frames.
+#[derive(Debug, Clone, Default)]
+pub struct PeakPyramid {
+    /// `levels[k][i]` is the `(min, max)` of frames `i·64·2^k .. (i+1)·64·2^k`.
+    levels: Vec<Vec<(f32, f32)>>,
+    frames: usize,
+}
+
+impl PeakPyramid {
+    pub fn build(audio: &Waveform) -> Self {
+        let frames = audio.frames();
+        let buckets = frames.div_ceil(BASE_BUCKET);
+        let mut base = vec![(f32::INFINITY, f32::NEG_INFINITY); buckets];
+        for channel in &audio.channels {
+            for (bucket, chunk) in base.iter_mut().zip(channel.chunks(BASE_BUCKET)) {
+                for &s in chunk {
+                    bucket.0 = bucket.0.min(s);
+                    bucket.1 = bucket.1.max(s);
+                }
+            }
+        }
+        let mut levels = vec![base];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let prev = levels.last().map(Vec::as_slice).unwrap_or_default();
+            let next =
+                prev.chunks(2).map(|p| p.iter().fold(p[0], |a, b| (a.0.min(b.0), a.1.max(b.1)))).collect();
+            levels.push(next);
+        }
+        Self { levels, frames }
+    }
+
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    pub fn level_count(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// `(min, max)` over frames `start..end`, read from the coarsest level whose buckets still fit
+    /// `resolution` frames (the frames one pixel covers). `None` for an empty span.
+    pub fn span(&self, start: usize, end: usize, resolution: usize) -> Option<(f32, f32)> {
+        let end = end.min(self.frames);
+        if start >= end || self.levels.is_empty() {
+            return None;
+        }
+        let mut level = 0;
+        while level + 1 < self.levels.len() && BASE_BUCKET << (level + 1) <= resolution.max(1) {
+            level += 1;
+        }
+        let size = BASE_BUCKET << level;
+        let buckets = &self.levels[level];
+        let (first, last) = (start / size, (end - 1) / size);
+        let peaks = buckets.get(first..=last.min(buckets.len() - 1))?;
+        let (lo, hi) =
+            peaks.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+        (lo <= hi).then_some((lo, hi))
+    }
+}
+
+/// What the timeline shows and where the view is.
+pub struct TimelineView<'a> {
+    pub pyramid: &'a PeakPyramid,
+    pub sample_rate: u32,
+    /// `(start_s, label)` of each chunk after the first.
+    pub boundaries: &'a [(f64, String)],
+    pub playhead_s: f64,
+    /// Visible span in seconds.
+    pub view: (f64, f64),
+    /// The selected span in seconds, drawn shaded.
+    pub selection: Option<(f64, f64)>,
+}
+
+/// What the director did on the timeline this frame.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct TimelineResponse {
+    pub seek_to_s: Option<f64>,
+    /// A span dragged out this frame.
+    pub select: Option<(f64, f64)>,
+    /// New visible span after a zoom (Ctrl+scroll) or a pan (scroll).
+    pub view: Option<(f64, f64)>,
+}
+
+/// Draw the waveform; click to seek, drag to select, scroll to pan, Ctrl+scroll to zoom.
+pub fn show(ui: &mut egui::Ui, view: &TimelineView<'_>, height: f32) -> TimelineResponse {
+    let width = ui.available_width().max(50.0);
+    let (response, painter) = ui.allocate_painter(Vec2::new(width, height), Sense::click_and_drag());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "Timeline"));
+    let rect = response.rect;
+    let visuals = ui.visuals();
+    painter.rect_filled(rect, 2.0, visuals.extreme_bg_color);
+    let rate = f64::from(view.sample_rate.max(1));
+    let total_s = view.pyramid.frames() as f64 / rate;
+    let (v0, v1) = (view.view.0, view.view.1.max(view.view.0 + 1e-3));
+    let x_of = |t: f64| rect.left() + ((t - v0) / (v1 - v0)) as f32 * rect.width();
+    let t_of = |x: f32| v0 + f64::from((x - rect.left()) / rect.width()) * (v1 - v0);
+
+    let wave = Color32::from_rgb(0x5a, 0xa9, 0xe6);
+    let mid = rect.center().y;
+    let half = rect.height() * 0.45;
+    let frames_per_px = ((v1 - v0) * rate / f64::from(rect.width())).max(1.0);
+    let columns = rect.width().floor() as usize;
+    for col in 0..columns {
+        let t0 = v0 + col as f64 * frames_per_px / rate;
+        let start = (t0 * rate).max(0.0) as usize;
+        let end = start + frames_per_px.ceil() as usize;
+        if let Some((lo, hi)) = view.pyramid.span(start, end, frames_per_px as usize) {
+            let x = rect.left() + col as f32 + 0.5;
+            let (y0, y1) = (mid - hi.clamp(-1.0, 1.0) * half, mid - lo.clamp(-1.0, 1.0) * half);
+            painter.line_segment([Pos2::new(x, y0), Pos2::new(x, y1.max(y0 + 1.0))], Stroke::new(1.0, wave));
+        }
+    }
+    if let Some((a, b)) = view.selection {
+        let (xa, xb) = (x_of(a).max(rect.left()), x_of(b).min(rect.right()));
+        if xb > xa {
+            let shade = egui::Rect::from_x_y_ranges(xa..=xb, rect.y_range());
+            painter.rect_filled(shade, 0.0, Color32::from_rgba_unmultiplied(0x5a, 0xa9, 0xe6, 40));
+        }
+    }
+    let label_color = visuals.weak_text_color();
+    for (at, label) in view.boundaries {
+        if (v0..=v1).contains(at) {
+            let x = x_of(*at);
+            painter.line_segment(
+                [Pos2::new(x, rect.top()), Pos2::new(x, rect.bottom())],
+                Stroke::new(1.0, crate::studio::theme::WARNING),
+            );
+            let short: String = label.chars().take(28).collect();
+            painter.text(
+                Pos2::new(x + 3.0, rect.top() + 2.0),
+                egui::Align2::LEFT_TOP,
+                short,
+                egui::FontId::proportional(11.0),
+                label_color,
+            );
+        }
+    }
+    if (v0..=v1).contains(&view.playhead_s) {
+        let x = x_of(view.playhead_s);
+        painter.line_segment(
+            [Pos2::new(x, rect.top()), Pos2::new(x, rect.bottom())],
+            Stroke::new(2.0, Color32::WHITE),
+        );
+    }
+    painter.rect_stroke(
+        rect,
+        2.0,
+        Stroke::new(1.0, visuals.widgets.noninteractive.bg_stroke.color),
+        StrokeKind::Inside,
+    );
+
+    let mut out = TimelineResponse::default();
+    let drag_anchor = response.id.with("drag_from");
+    if response.clicked()
+        && let Some(pos) = response.interact_pointer_pos()
+    {
+        out.seek_to_s = Some(t_of(pos.x).clamp(0.0, total_s));
+    }
+    if response.drag_started()
+        && let Some(pos) = ui.input(|i| i.pointer.press_origin())
+    {
+        let from = t_of(pos.x).clamp(0.0, total_s);
+        ui.data_mut(|d| d.insert_temp(drag_anchor, from));
+    }
+    if response.dragged()
+        && let (Some(pos), Some(from)) =
+            (response.interact_pointer_pos(), ui.data(|d| d.get_temp::<f64>(drag_anchor)))
+    {
+        let to = t_of(pos.x).clamp(0.0, total_s);
+        out.select = Some((from.min(to), from.max(to)));
+    }
+    if response.hovered() {
+        let (scroll, zoom) = ui.input(|i| (i.smooth_scroll_delta, i.zoom_delta()));
+        if zoom != 1.0 {
+            let pivot = ui.input(|i| i.pointer.hover_pos()).map_or((v0 + v1) / 2.0, |p| t_of(p.x));
+            out.view = Some(zoomed((v0, v1), pivot, f64::from(1.0 / zoom), total_s));
+        } else if scroll.x != 0.0 || scroll.y != 0.0 {
+            let shift = -f64::from(scroll.x + scroll.y) / f64::from(rect.width()) * (v1 - v0);
+            out.view = Some(panned((v0, v1), shift, total_s));
+        }
+    }
+    out
+}
+
+/// The span `view` scaled by `factor` around `pivot`, kept inside `0..total`.
+pub fn zoomed(view: (f64, f64), pivot: f64, factor: f64, total: f64) -> (f64, f64) {
+    let width = ((view.1 - view.0) * factor).clamp(0.05, total.max(0.05));
+    let left = pivot - (pivot - view.0) * (width / (view.1 - view.0));
+    panned((left, left + width), 0.0, total)
+}
+
+/// The span `view` moved by `shift` seconds, kept inside `0..total`.
+pub fn panned(view: (f64, f64), shift: f64, total: f64) -> (f64, f64) {
+    let width = view.1 - view.0;
+    let left = (view.0 + shift).clamp(0.0, (total - width).max(0.0));
+    (left, left + width)
+}

@@ -1,0 +1,114 @@
+//! A stand-in model for studio tests: renders a quiet tone of the planned length per chunk, at a
+//! level the test picks, so takes have real, measurable audio.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use promptbook::studio::StudioApp;
+use promptbook_engine::pipeline::model::{
+    AudioModel, Latent, ModelError, ModelInfo, StepCallback, TextConditioning,
+};
+use promptbook_engine::pipeline::waveform::Waveform;
+use promptbook_engine::runtime::ModelLoader;
+
+pub const RATE: u32 = 48_000;
+
+pub struct StandIn {
+    /// Tone amplitude.
+    pub amplitude: f32,
+    /// Sleep per sampler step, to keep a render running long enough to cancel.
+    pub step_delay: Duration,
+}
+
+impl AudioModel for StandIn {
+    fn info(&self) -> ModelInfo {
+        ModelInfo {
+            device: "cpu".into(),
+            dtype: "f32".into(),
+            files: vec![],
+            weight_bytes: 0,
+            sample_rate: RATE,
+            steps: 8,
+        }
+    }
+
+    fn encode_text(&mut self, prompt: &str) -> Result<TextConditioning, ModelError> {
+        Ok(TextConditioning(Box::new(prompt.len())))
+    }
+
+    fn sample(
+        &mut self,
+        _text: &TextConditioning,
+        duration_s: f64,
+        _seed: u64,
+        _reference: Option<&Latent>,
+        on_step: &mut StepCallback<'_>,
+    ) -> Result<Latent, ModelError> {
+        for step in 1..=8 {
+            std::thread::sleep(self.step_delay);
+            if let ControlFlow::Break(()) = on_step(step, 8) {
+                return Err(ModelError::Cancelled);
+            }
+        }
+        let frames = (duration_s * 25.0).round() as usize + 1;
+        Ok(Latent { frames, data: Box::new(duration_s) })
+    }
+
+    fn decode(&mut self, latent: &Latent) -> Result<Waveform, ModelError> {
+        let seconds = *latent.data.downcast_ref::<f64>().expect("stand-in latent");
+        let n = (seconds * f64::from(RATE)) as usize;
+        let amp = self.amplitude;
+        let tone: Vec<f32> = (0..n)
+            .map(|i| amp * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / RATE as f32).sin())
+            .collect();
+        Ok(Waveform::new(RATE, vec![tone.clone(), tone]))
+    }
+
+    fn encode_reference(&mut self, audio: &Waveform) -> Result<Latent, ModelError> {
+        Ok(Latent {
+            frames: (audio.duration_s() * 25.0).round() as usize + 1,
+            data: Box::new(audio.duration_s()),
+        })
+    }
+}
+
+pub struct Loader(pub Option<StandIn>);
+
+impl ModelLoader for Loader {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, String> {
+        progress("stand-in", 1.0);
+        Ok(Box::new(self.0.take().ok_or("loaded twice")?))
+    }
+}
+
+pub const VALID: &str = r#"<speak voice="Deep male voice, gravitas" scene="A dimly lit room" gender="male"><action>He takes a slow breath</action>Many years later, as he faced the firing squad. He remembered the distant afternoon.</speak>"#;
+
+pub fn harness(script: &str) -> Harness<'static, StudioApp> {
+    let script = script.to_string();
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |_cc| StudioApp::with_script(script, None))
+}
+
+/// A studio with the stand-in model loaded.
+pub fn loaded(script: &str, step_delay: Duration) -> Harness<'static, StudioApp> {
+    let mut h = harness(script);
+    h.state_mut().load_model(Box::new(Loader(Some(StandIn { amplitude: 0.4, step_delay }))));
+    step_until(&mut h, "the model loads", |app| {
+        matches!(app.model(), promptbook::studio::ModelState::Loaded(_))
+    });
+    h
+}
+
+/// Step frames until `done` holds (the engine works on its own thread), failing after 30 s.
+pub fn step_until(h: &mut Harness<'static, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+        h.step();
+    }
+    h.step();
+}
