@@ -709,7 +709,8 @@ impl StudioApp {
                         ("Scene", compiled.scene.as_deref().unwrap_or("—")),
                     ] {
                         ui.weak(k);
-                        ui.label(v);
+                        // Voice descriptions run long: truncate in the grid, full text on hover.
+                        ui.add(egui::Label::new(v).truncate()).on_hover_text(v);
                         ui.end_row();
                     }
                 });
@@ -822,7 +823,11 @@ impl eframe::App for StudioApp {
             .resizable(true)
             .default_size(250.0)
             .show(ui, |ui| self.lower_deck(ui));
-        egui::Panel::right("inspector").resizable(true).default_size(340.0).show(ui, |ui| self.inspector(ui));
+        egui::Panel::right("inspector")
+            .resizable(true)
+            .default_size(340.0)
+            .size_range(260.0..=560.0)
+            .show(ui, |ui| self.inspector(ui));
         egui::Panel::bottom("plan").resizable(false).show(ui, |ui| {
             ui.add_space(4.0);
             self.problems(ui);
