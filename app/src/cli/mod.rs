@@ -9,6 +9,7 @@ pub mod check_clip;
 pub mod models;
 pub mod presets;
 pub mod record;
+pub mod render;
 
 #[derive(Debug, Parser)]
 #[command(name = "promptbook", version, about = "Direct synthetic voice performances", long_about = None)]
@@ -27,6 +28,8 @@ pub enum Command {
     Presets(presets::PresetsArgs),
     /// Model files: status, download, verify, path, inspect.
     Models(models::ModelsArgs),
+    /// Render a script to a take: OUT.wav (48 kHz stereo) and OUT.json (the generation record).
+    Render(render::RenderArgs),
     /// Record a reference clip from a microphone.
     Record(record::RecordArgs),
     /// Judge a reference clip: duration, level, noise, speech, pitch.
@@ -42,6 +45,7 @@ pub fn main() -> ExitCode {
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Presets(args)) => presets::run(&args),
         Some(Command::Models(args)) => models::run(&args),
+        Some(Command::Render(args)) => render::run(&args),
         Some(Command::Record(args)) => record::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::CheckClip(args)) => check_clip::run(args).map(|()| ExitCode::SUCCESS),
     };

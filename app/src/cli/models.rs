@@ -68,6 +68,14 @@ pub enum ModelsAction {
         #[arg(long)]
         json: bool,
     },
+    /// Write a tiny random model set (every file, real layout) so `render --models-dir DIR` runs anywhere.
+    MakeTestModel {
+        /// The folder to fill (created if needed).
+        dir: PathBuf,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 /// Which configuration.
@@ -102,6 +110,13 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ModelsAction::Inspect { file, filter, json } => inspect(&store, file, filter.as_deref(), *json),
+        ModelsAction::MakeTestModel { dir, seed } => {
+            let model = promptbook_engine::pipeline::test_model::make_test_model(dir, *seed)?;
+            let params: u64 = model.files.iter().map(|(_, n)| n).sum();
+            println!("wrote {} files ({params} parameters) to {}", model.files.len(), dir.display());
+            println!("render with: promptbook render SCRIPT.xml -o OUT.wav --models-dir {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 pub mod model;
 pub mod postprocess;
 pub mod render;
+pub mod scenema;
+pub mod test_model;
 pub mod waveform;
 
 pub use model::{AudioModel, Latent, ModelError, ModelInfo, TextConditioning};

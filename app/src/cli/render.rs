@@ -1,0 +1,196 @@
+//! `promptbook render SCRIPT.xml -o OUT.wav`: render a take through the engine thread, with a progress bar,
+//! and write OUT.wav (48 kHz stereo) and OUT.json (the generation record), each atomically.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use promptbook_engine::audio::{AudioBuffer, WavSampleFormat, read_wav, write_bytes_atomically, write_wav};
+use promptbook_engine::check::{CheckOptions, check};
+use promptbook_engine::pipeline::scenema::{DeviceKind, ScenemaLoader};
+use promptbook_engine::pipeline::{RenderMode, RenderRequest, Waveform};
+use promptbook_engine::runtime::{EngineEvent, EngineHandle};
+
+use super::check::EstimatorArg;
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The `<speak>` script.
+    pub script: PathBuf,
+    /// The WAV to write; the generation record goes beside it as `.json`.
+    #[arg(short, long, value_name = "OUT.wav")]
+    pub output: PathBuf,
+    /// Base seed; chunk i gets seed + i·1000. -1 picks a random base and records it.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub seed: i64,
+    /// Speaking pace multiplier (0.5–3.0; higher plans shorter chunks).
+    #[arg(long, default_value_t = 1.5)]
+    pub pace: f64,
+    /// A reference voice clip (WAV) that conditions the first chunk.
+    #[arg(long, value_name = "REF.wav")]
+    pub reference: Option<PathBuf>,
+    /// `generate` renders the planned chunks; `voice_design` one 15 s sample.
+    #[arg(long, value_enum, default_value_t = ModeArg::Generate)]
+    pub mode: ModeArg,
+    /// Read the models from this folder (also `PROMPTBOOK_MODELS_DIR`; else the Hugging Face cache).
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Where the model runs (`cuda`/`metal` need a build with that feature).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda", "metal"])]
+    pub device: String,
+    /// Sample format of OUT.wav.
+    #[arg(long, value_enum, default_value_t = FormatArg::Pcm24)]
+    pub format: FormatArg,
+    /// Duration estimator used for planning.
+    #[arg(long, value_enum, default_value_t = EstimatorArg::Default)]
+    pub estimator: EstimatorArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    Generate,
+    #[value(name = "voice_design")]
+    VoiceDesign,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Pcm16,
+    Pcm24,
+    F32,
+}
+
+/// How long the command line waits for the engine before concluding it is stuck.
+const ENGINE_SILENCE_LIMIT: Duration = Duration::from_secs(3600);
+
+pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    let script = std::fs::read_to_string(&args.script)
+        .with_context(|| format!("cannot read the script {}", args.script.display()))?;
+    anyhow::ensure!(
+        (0.1..=10.0).contains(&args.pace),
+        "--pace {} is out of range (use 0.5–3.0; 1.5 is the reference default)",
+        args.pace
+    );
+    let estimator = args.estimator.into();
+    let report = check(&script, &CheckOptions { pace: args.pace, seed: args.seed, estimator });
+    if !report.valid {
+        for e in &report.errors {
+            eprintln!("{}:{}:{}: error: {}", args.script.display(), e.line, e.column, e.message);
+        }
+        bail!("{} has errors; nothing was rendered", args.script.display());
+    }
+    let output_dir = args.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    anyhow::ensure!(output_dir.is_dir(), "the output folder {} does not exist", output_dir.display());
+    let reference = args.reference.as_ref().map(|path| read_reference(path)).transpose()?;
+    let device = DeviceKind::parse(&args.device).context("--device must be cpu, cuda or metal")?;
+
+    let mut engine = EngineHandle::spawn(|| {}).context("cannot start the engine thread")?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let loaded_at = Instant::now();
+    let load_id = engine
+        .load(Box::new(ScenemaLoader { models_dir: args.models_dir.clone(), device }))
+        .context("engine")?;
+    loop {
+        match next_event(&engine)? {
+            EngineEvent::LoadProgress { id, message, .. } if id == load_id => bar.set_message(message),
+            EngineEvent::Loaded { id, info } if id == load_id => {
+                bar.println(format!(
+                    "model loaded in {:.1} s on {} ({}), {:.1} MB of weights",
+                    loaded_at.elapsed().as_secs_f64(),
+                    info.device,
+                    info.dtype,
+                    info.weight_bytes as f64 / 1e6
+                ));
+                break;
+            }
+            EngineEvent::Failed { id, message } if id == load_id => {
+                bar.finish_and_clear();
+                bail!("cannot load the model: {message}");
+            }
+            _ => {}
+        }
+    }
+
+    let mode = match args.mode {
+        ModeArg::Generate => RenderMode::Generate,
+        ModeArg::VoiceDesign => RenderMode::VoiceDesign,
+    };
+    let request = RenderRequest { script, seed: args.seed, pace: args.pace, mode, estimator, reference };
+    let render_id = engine.render(request).context("engine")?;
+    let take = loop {
+        match next_event(&engine)? {
+            EngineEvent::ChunkStarted { id, index, of, text } if id == render_id => {
+                if bar.length().is_none() {
+                    bar.set_length((of * 8) as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template("{msg} [{bar:30}] {percent}% ETA {eta}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                }
+                bar.set_position((index * 8) as u64);
+                let preview: String = text.chars().take(40).collect();
+                bar.set_message(format!("chunk {}/{of} step 0/8 \u{201c}{preview}\u{201d}", index + 1));
+            }
+            EngineEvent::SamplerStep { id, chunk, step, of } if id == render_id => {
+                let chunks = bar.length().unwrap_or(8) / 8;
+                bar.set_position((chunk * of + step) as u64);
+                bar.set_message(format!("chunk {}/{chunks} step {step}/{of}", chunk + 1));
+            }
+            EngineEvent::Finished { id, take } if id == render_id => break take,
+            EngineEvent::Failed { id, message } if id == render_id => {
+                bar.finish_and_clear();
+                bail!("render failed: {message}");
+            }
+            EngineEvent::Cancelled { id } if id == render_id => {
+                bar.finish_and_clear();
+                bail!("render cancelled");
+            }
+            _ => {}
+        }
+    };
+    bar.finish_and_clear();
+
+    let record = &take.record;
+    let audio = AudioBuffer::new(take.audio.sample_rate, take.audio.channels.clone())
+        .context("the rendered audio is not a valid buffer")?;
+    let format = match args.format {
+        FormatArg::Pcm16 => WavSampleFormat::Pcm16,
+        FormatArg::Pcm24 => WavSampleFormat::Pcm24,
+        FormatArg::F32 => WavSampleFormat::Float32,
+    };
+    let json_path = args.output.with_extension("json");
+    let json = serde_json::to_string_pretty(record).context("serialising the generation record")?;
+    write_wav(&args.output, &audio, format)?;
+    write_bytes_atomically(&json_path, json.as_bytes())?;
+    println!(
+        "{}: {:.2} s, {} Hz, {} channels, {} chunk(s), seed {}; rendered in {:.1} s (real-time factor {:.2})",
+        args.output.display(),
+        record.duration_s,
+        record.sample_rate,
+        record.channels,
+        record.chunks.len(),
+        record.base_seed,
+        record.render_seconds,
+        record.real_time_factor
+    );
+    println!("record: {}", json_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn next_event(engine: &EngineHandle) -> anyhow::Result<EngineEvent> {
+    engine
+        .wait_event(ENGINE_SILENCE_LIMIT)
+        .context("the engine stopped answering (no event for an hour); giving up")
+}
+
+fn read_reference(path: &Path) -> anyhow::Result<Waveform> {
+    let buffer =
+        read_wav(path).with_context(|| format!("cannot read the reference clip {}", path.display()))?;
+    Ok(Waveform::new(buffer.sample_rate(), buffer.into_channels()))
+}

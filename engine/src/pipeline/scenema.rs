@@ -1,0 +1,348 @@
+//! The Scenema Audio model behind [`AudioModel`]: Gemma 3 → audio connector → distilled 8-step sampler over
+//! the audio transformer → audio VAE decoder → vocoder + BWE (48 kHz stereo), and the VAE encoder for
+//! reference voices. Follows ltx-audio-spec §7.2 (the standalone server's `generate`).
+//!
+//! Noise: the reference draws its initial noise with torch's CUDA generator, which cannot be reproduced
+//! bit for bit (spec §5.5). Here a seed gives a fixed, platform-independent stream: SplitMix64 feeding a
+//! Box–Muller transform, one standard normal per latent value in `(T, 128)` token order. The same seed gives
+//! the same take on every machine and build, but not the take the reference would give for that seed.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use promptbook_models::audio_vae::{self, AudioDecoder, AudioEncoder, MAX_REF_CAP_SECONDS};
+use promptbook_models::candle::{DType, Device, Tensor};
+use promptbook_models::gemma::MemoryMode;
+use promptbook_models::ltx::connector::{self, AudioEmbeddingsProcessor};
+use promptbook_models::ltx::geometry::{TOKEN_WIDTH, latent_frames_for_duration};
+use promptbook_models::ltx::sampler::{AudioLatentState, DISTILLED_SIGMAS, SampleOutcome, sample};
+use promptbook_models::ltx::transformer::{self, X0Model};
+use promptbook_models::vocoder::{self, VocoderWithBwe};
+use promptbook_models::weights::Checkpoint;
+
+use super::model::{AudioModel, Latent, ModelError, ModelFile, ModelInfo, StepCallback, TextConditioning};
+use super::waveform::Waveform;
+use crate::runtime::ModelLoader;
+use crate::store::Store;
+use crate::text::{EncoderOptions, GemmaFiles, TextEncoder};
+
+/// The transformer files, preferred first (INT8 is the default download).
+pub const TRANSFORMER_FILES: [&str; 2] =
+    ["scenema-audio-transformer-int8.safetensors", "scenema-audio-transformer.safetensors"];
+/// Sampler steps per chunk.
+pub const STEPS: usize = DISTILLED_SIGMAS.len() - 1;
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceKind {
+    #[default]
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+impl DeviceKind {
+    /// Parse `cpu`, `cuda` or `metal`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "cpu" => Some(Self::Cpu),
+            "cuda" => Some(Self::Cuda),
+            "metal" => Some(Self::Metal),
+            _ => None,
+        }
+    }
+
+    fn open(self) -> Result<Device, String> {
+        let gpu = |r: promptbook_models::candle::Result<Device>, name: &str, feature: &str| {
+            r.map_err(|e| {
+                format!(
+                    "cannot open the {name} device ({e}); was promptbook built with --features {feature}?"
+                )
+            })
+        };
+        match self {
+            Self::Cpu => Ok(Device::Cpu),
+            Self::Cuda => gpu(Device::new_cuda(0), "CUDA", "cuda"),
+            Self::Metal => gpu(Device::new_metal(0), "Metal", "metal"),
+        }
+    }
+}
+
+/// The files of one Scenema model set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenemaFiles {
+    pub transformer: PathBuf,
+    /// `scenema-audio-pipeline.safetensors`: connector, text projection, VAE decoder, vocoder, config.
+    pub pipeline: PathBuf,
+    pub encoder: PathBuf,
+    /// The folder holding Gemma's `config.json`, `tokenizer.json` and shards.
+    pub gemma_dir: PathBuf,
+}
+
+impl ScenemaFiles {
+    /// Find every file in `store` (INT8 transformer if present, else bf16), naming all that are missing.
+    pub fn locate(store: &Store) -> Result<Self, String> {
+        let mut missing = Vec::new();
+        let mut find = |name: &str| match store.path_of(name) {
+            Ok(path) => Some(path),
+            Err(_) => {
+                missing.push(name.to_string());
+                None
+            }
+        };
+        let transformer = TRANSFORMER_FILES.iter().find_map(|name| store.path_of(name).ok());
+        let pipeline = find(audio_vae::PIPELINE_FILE);
+        let encoder = find(audio_vae::ENCODER_FILE);
+        let gemma_config = find("config.json");
+        let _ = find("tokenizer.json");
+        let _ = find("model.safetensors.index.json");
+        if transformer.is_none() {
+            missing.insert(0, TRANSFORMER_FILES.join(" or "));
+        }
+        match (transformer, pipeline, encoder, gemma_config) {
+            (Some(transformer), Some(pipeline), Some(encoder), Some(config)) if missing.is_empty() => {
+                let gemma_dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
+                Ok(Self { transformer, pipeline, encoder, gemma_dir })
+            }
+            _ => Err(format!(
+                "model files missing in {}: {}; run `promptbook models download` (or `promptbook models \
+                 make-test-model DIR` for a tiny random model)",
+                store.source().path().display(),
+                missing.join(", ")
+            )),
+        }
+    }
+}
+
+/// Loads [`ScenemaModel`] from a models folder (or the hub cache) on the engine thread.
+#[derive(Debug, Clone, Default)]
+pub struct ScenemaLoader {
+    /// `--models-dir`; `None` uses `$PROMPTBOOK_MODELS_DIR` or the hub cache.
+    pub models_dir: Option<PathBuf>,
+    pub device: DeviceKind,
+}
+
+impl ModelLoader for ScenemaLoader {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, String> {
+        let store = Store::from_env(self.models_dir.clone());
+        progress("locating model files", 0.0);
+        let files = ScenemaFiles::locate(&store)?;
+        let device = self.device.open()?;
+        Ok(Box::new(ScenemaModel::load(&files, device, progress)?))
+    }
+}
+
+/// The loaded Scenema Audio model.
+pub struct ScenemaModel {
+    text: TextEncoder,
+    processor: AudioEmbeddingsProcessor,
+    transformer: X0Model,
+    decoder: AudioDecoder,
+    vocoder: VocoderWithBwe,
+    encoder: AudioEncoder,
+    device: Device,
+    dtype: DType,
+    info: ModelInfo,
+}
+
+fn file_error(path: &Path, what: &str) -> impl Fn(promptbook_models::candle::Error) -> String {
+    let path = path.display().to_string();
+    let what = what.to_string();
+    move |e| format!("cannot load the {what} from {path}: {e}")
+}
+
+fn model_file(path: &Path) -> ModelFile {
+    ModelFile {
+        name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        bytes: std::fs::metadata(path).map_or(0, |m| m.len()),
+        // Hashing ~40 GB on every load is too slow; `promptbook models verify` checks the hashes.
+        sha256: None,
+    }
+}
+
+impl ScenemaModel {
+    /// Load every part from `files` onto `device`: bf16 on a GPU, f32 on the CPU (the vocoder always f32).
+    pub fn load(
+        files: &ScenemaFiles,
+        device: Device,
+        progress: &mut dyn FnMut(&str, f32),
+    ) -> Result<Self, String> {
+        let dtype = if device.is_cpu() { DType::F32 } else { DType::BF16 };
+
+        progress("loading the Gemma 3 text encoder", 0.05);
+        let gemma = GemmaFiles::in_dir(&files.gemma_dir).map_err(|e| e.to_string())?;
+        let options =
+            EncoderOptions { mode: device.is_cpu().then_some(MemoryMode::CPU_F32), ..Default::default() };
+        let text = TextEncoder::load(&gemma, &options).map_err(|e| e.to_string())?;
+        let gemma_cfg = text.model().config();
+        let (embedding_dim, num_levels) = (gemma_cfg.hidden_size, gemma_cfg.num_hidden_layers + 1);
+
+        progress("loading the audio connector", 0.4);
+        let processor = connector::load(&[&files.pipeline], embedding_dim, num_levels, dtype, &device)
+            .map_err(file_error(&files.pipeline, "audio connector"))?;
+
+        progress("loading the audio transformer", 0.5);
+        let transformer = transformer::load(&[&files.transformer], dtype, &device)
+            .map_err(file_error(&files.transformer, "audio transformer"))?;
+
+        progress("loading the audio VAE decoder and vocoder", 0.8);
+        let pipeline = Arc::new(
+            Checkpoint::open(&[&files.pipeline]).map_err(file_error(&files.pipeline, "pipeline file"))?,
+        );
+        let decoder = audio_vae::load_decoder(&pipeline, dtype, &device)
+            .map_err(file_error(&files.pipeline, "audio VAE decoder"))?;
+        let vocoder =
+            vocoder::load(&pipeline, DType::F32, &device).map_err(file_error(&files.pipeline, "vocoder"))?;
+        let pipeline_config = pipeline.config().map_err(file_error(&files.pipeline, "config"))?;
+
+        progress("loading the audio VAE encoder", 0.9);
+        let encoder_ckpt = Arc::new(
+            Checkpoint::open(&[&files.encoder]).map_err(file_error(&files.encoder, "audio VAE encoder"))?,
+        );
+        let encoder = audio_vae::load_encoder(&encoder_ckpt, pipeline_config.as_ref(), dtype, &device)
+            .map_err(file_error(&files.encoder, "audio VAE encoder"))?;
+
+        let mut model_files: Vec<ModelFile> =
+            [&files.transformer, &files.pipeline, &files.encoder].iter().map(|p| model_file(p)).collect();
+        model_files.extend(gemma.weights.iter().map(|p| model_file(p)));
+        model_files.push(model_file(&gemma.config));
+        model_files.push(model_file(&gemma.tokenizer));
+        let weight_bytes =
+            model_files.iter().filter(|f| f.name.ends_with(".safetensors")).map(|f| f.bytes).sum();
+        let info = ModelInfo {
+            device: device_name(&device),
+            dtype: format!("{dtype:?}").to_lowercase(),
+            files: model_files,
+            weight_bytes,
+            sample_rate: vocoder.output_sample_rate(),
+            steps: STEPS,
+        };
+        progress("model loaded", 1.0);
+        Ok(Self { text, processor, transformer, decoder, vocoder, encoder, device, dtype, info })
+    }
+}
+
+fn device_name(device: &Device) -> String {
+    match device.location() {
+        promptbook_models::candle::DeviceLocation::Cpu => "cpu".into(),
+        promptbook_models::candle::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        promptbook_models::candle::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+/// `n` standard normals from `seed` (SplitMix64 + Box–Muller); see the module note on reproducibility.
+pub fn seeded_noise(seed: u64, n: usize) -> Vec<f32> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    // 53 random bits → (0, 1], never 0 so the log is finite.
+    let mut uniform = move || ((next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        let (u1, u2) = (uniform(), uniform());
+        let r = (-2.0 * u1.ln()).sqrt();
+        let theta = 2.0 * std::f64::consts::PI * u2;
+        out.push((r * theta.cos()) as f32);
+        out.push((r * theta.sin()) as f32);
+    }
+    out.truncate(n);
+    out
+}
+
+fn tensor_of<'a>(data: &'a (dyn std::any::Any + Send), what: &str) -> Result<&'a Tensor, ModelError> {
+    data.downcast_ref::<Tensor>().ok_or_else(|| ModelError::Failed(format!("{what} is not a Scenema tensor")))
+}
+
+impl AudioModel for ScenemaModel {
+    fn info(&self) -> ModelInfo {
+        self.info.clone()
+    }
+
+    fn encode_text(&mut self, prompt: &str) -> Result<TextConditioning, ModelError> {
+        let encoded = self.text.encode(prompt).map_err(|e| ModelError::Failed(e.to_string()))?;
+        let levels = encoded
+            .hidden_states
+            .iter()
+            .map(|h| h.to_device(&self.device)?.to_dtype(self.dtype))
+            .collect::<promptbook_models::candle::Result<Vec<_>>>()?;
+        let mask = encoded.attention_mask.to_device(&self.device)?;
+        let features = self.processor.feature_extractor.forward_levels(&levels, &mask)?;
+        let context = self.processor.audio_connector.forward(&features, &mask)?;
+        Ok(TextConditioning(Box::new(context)))
+    }
+
+    fn sample(
+        &mut self,
+        text: &TextConditioning,
+        duration_s: f64,
+        seed: u64,
+        reference: Option<&Latent>,
+        on_step: &mut StepCallback<'_>,
+    ) -> Result<Latent, ModelError> {
+        let context = tensor_of(text.0.as_ref(), "text conditioning")?;
+        let frames = latent_frames_for_duration(duration_s)?;
+        let noise = Tensor::from_vec(
+            seeded_noise(seed, frames * TOKEN_WIDTH),
+            (1, frames, TOKEN_WIDTH),
+            &Device::Cpu,
+        )?
+        .to_device(&self.device)?
+        .to_dtype(self.dtype)?;
+        let reference = reference.map(|r| tensor_of(r.data.as_ref(), "reference latent")).transpose()?;
+        let mut state = AudioLatentState::new(&noise, reference)?;
+        let transformer = &self.transformer;
+        let mut denoiser = |s: &AudioLatentState, sigma: f32| {
+            transformer.forward(&s.latent, &s.denoise_mask, sigma, &s.positions, context)
+        };
+        // Asked before each step: reporting step k (k ≥ 1 done) there lets cancel stop before step k + 1.
+        let mut should_stop = |step: usize| step > 0 && on_step(step, STEPS).is_break();
+        match sample(&mut state, &DISTILLED_SIGMAS, &mut denoiser, &mut should_stop)? {
+            SampleOutcome::Cancelled { .. } => return Err(ModelError::Cancelled),
+            SampleOutcome::Finished => {
+                if let ControlFlow::Break(()) = on_step(STEPS, STEPS) {
+                    return Err(ModelError::Cancelled);
+                }
+            }
+        }
+        let latent = state.generated_latent()?;
+        Ok(Latent { frames: latent.dim(2)?, data: Box::new(latent) })
+    }
+
+    fn decode(&mut self, latent: &Latent) -> Result<Waveform, ModelError> {
+        let latent = tensor_of(latent.data.as_ref(), "latent")?;
+        let audio = audio_vae::decode_audio(&self.decoder, &self.vocoder, latent)?;
+        // (1, 2, N) -> two channels of N samples
+        let channels = audio.squeeze(0)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
+        Ok(Waveform::new(self.vocoder.output_sample_rate(), channels))
+    }
+
+    fn encode_reference(&mut self, audio: &Waveform) -> Result<Latent, ModelError> {
+        let channels =
+            if audio.channel_count() > 2 { vec![audio.mono_mix()] } else { audio.channels.clone() };
+        let latent =
+            self.encoder.encode_reference(&channels, audio.sample_rate, MAX_REF_CAP_SECONDS, &self.device)?;
+        let latent = latent.to_dtype(self.dtype)?;
+        Ok(Latent { frames: latent.dim(2)?, data: Box::new(latent) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_noise_is_deterministic_and_standard() {
+        let a = seeded_noise(42, 10_001);
+        assert_eq!(a, seeded_noise(42, 10_001));
+        assert_ne!(a[..16], seeded_noise(43, 16)[..]);
+        let mean = a.iter().map(|&x| f64::from(x)).sum::<f64>() / a.len() as f64;
+        let var = a.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / a.len() as f64;
+        assert!(mean.abs() < 0.05 && (var - 1.0).abs() < 0.05, "mean {mean} var {var}");
+    }
+}

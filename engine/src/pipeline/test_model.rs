@@ -1,0 +1,251 @@
+//! A tiny random Scenema model set for tests and demos: every file the store and [`super::scenema`] loader
+//! read, in the real layout (`DIR/scenema-audio/…`, `DIR/gemma-3-12b-it/…`), with the real key prefixes and
+//! `config` metadata, but at a tiny config (the `tiny` parity configs of `tools/parity/`) so that a
+//! render runs end to end on any CPU in seconds. The audio it makes is noise-like: only the plumbing is real.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_nn::{VarBuilder, VarMap};
+use promptbook_models::audio_vae::{self, AudioDecoder, AudioEncoder};
+use promptbook_models::candle::{DType, Device, Tensor};
+use promptbook_models::gemma::{self, TextModel, WeightFormat};
+use promptbook_models::ltx::config::{ConnectorConfig, TransformerConfig};
+use promptbook_models::ltx::connector::AudioEmbeddingsProcessor;
+use promptbook_models::ltx::keys;
+use promptbook_models::ltx::transformer::X0Model;
+use promptbook_models::vocoder::{self, VocoderWithBwe};
+
+use super::scenema::{TRANSFORMER_FILES, seeded_noise};
+
+/// The Scenema `config` metadata of the tiny model (transformer, audio VAE and vocoder sections).
+const CONFIG: &str = include_str!("test_model_config.json");
+/// A 448-token Gemma-style tokenizer (the same file as `tests/fixtures/tokenizer/tokenizer.json`).
+const TOKENIZER: &[u8] = include_bytes!("../../../tests/fixtures/tokenizer/tokenizer.json");
+/// Folder names under the models dir: the repositories' short names, as the store looks them up.
+pub const SCENEMA_DIR: &str = "scenema-audio";
+pub const GEMMA_DIR: &str = "gemma-3-12b-it";
+/// The real Gemma download has five shards; the test model spreads its tensors over as many.
+const GEMMA_SHARDS: usize = 5;
+
+/// Why the test model could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum TestModelError {
+    #[error("cannot write {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot save {}: {message}", path.display())]
+    Save { path: PathBuf, message: String },
+    #[error("building the tiny model: {0}")]
+    Model(#[from] promptbook_models::candle::Error),
+    #[error("test model config: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn gemma_config() -> serde_json::Value {
+    serde_json::json!({
+        "architectures": ["Gemma3ForConditionalGeneration"],
+        "model_type": "gemma3",
+        "text_config": {
+            "model_type": "gemma3_text",
+            "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 6,
+            "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 32, "query_pre_attn_scalar": 32,
+            "rope_theta": 1_000_000.0, "rope_local_base_freq": 10_000.0,
+            "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+            "sliding_window": 1024, "sliding_window_pattern": 6, "vocab_size": 448, "rms_norm_eps": 1e-6
+        },
+        "torch_dtype": "float32"
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), TestModelError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|source| TestModelError::Io { path: parent.to_path_buf(), source })?;
+    }
+    std::fs::write(path, bytes).map_err(|source| TestModelError::Io { path: path.to_path_buf(), source })
+}
+
+/// A stable 64-bit hash of a tensor name (FNV-1a), so each tensor's values depend only on seed and name.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Random values for one tensor, scaled so that a random network stays finite and audible: fan-in scaled
+/// weights, near-one norm scales and latent std, small biases, and positive low-pass resampling filters.
+fn random_values(name: &str, dims: &[usize], seed: u64) -> Vec<f32> {
+    let n: usize = dims.iter().product();
+    let noise = seeded_noise(seed ^ name_hash(name), n);
+    if name.ends_with("filter") {
+        // A Hann window summing to one: a plausible low-pass for the anti-aliased resamplers.
+        let k = dims.last().copied().unwrap_or(1).max(1);
+        let w: Vec<f32> =
+            (0..k).map(|i| (std::f32::consts::PI * (i as f32 + 0.5) / k as f32).sin().powi(2)).collect();
+        let sum: f32 = w.iter().sum();
+        return (0..n).map(|i| w[i % k] / sum).collect();
+    }
+    if name.contains("std-of-means") {
+        return noise.iter().map(|x| 1.0 + 0.1 * x.abs()).collect();
+    }
+    if name.contains("mean-of-means") || name.ends_with("bias") {
+        return noise.iter().map(|x| 0.02 * x).collect();
+    }
+    if dims.len() <= 1 {
+        return noise.iter().map(|x| 1.0 + 0.1 * x).collect();
+    }
+    let fan_in = (n / dims[0].max(1)).max(1);
+    let scale = 1.0 / (fan_in as f32).sqrt();
+    noise.iter().map(|x| x * scale).collect()
+}
+
+/// Overwrite every variable of `varmap` with [`random_values`]; returns the tensors by (renamed) name.
+fn randomised(
+    varmap: &VarMap,
+    seed: u64,
+    rename: impl Fn(&str) -> String,
+) -> Result<Vec<(String, Tensor)>, TestModelError> {
+    let data = varmap.data().lock().map_err(|_| {
+        TestModelError::Model(promptbook_models::candle::Error::Msg("var map lock poisoned".into()))
+    })?;
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let dims = data[name].as_tensor().dims().to_vec();
+            let values = random_values(name, &dims, seed);
+            Ok((rename(name), Tensor::from_vec(values, dims, &Device::Cpu)?))
+        })
+        .collect()
+}
+
+fn save(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    config: Option<&serde_json::Value>,
+) -> Result<u64, TestModelError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|source| TestModelError::Io { path: parent.to_path_buf(), source })?;
+    }
+    let metadata = config.map(|c| HashMap::from([("config".to_string(), c.to_string())]));
+    safetensors::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), metadata, path)
+        .map_err(|e| TestModelError::Save { path: path.to_path_buf(), message: e.to_string() })?;
+    Ok(tensors.iter().map(|(_, t)| t.elem_count() as u64).sum())
+}
+
+fn new_varmap() -> (VarMap, VarBuilder<'static>) {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    (varmap, vb)
+}
+
+/// What [`make_test_model`] wrote.
+#[derive(Debug, Clone)]
+pub struct TestModel {
+    /// Every file written, with its parameter count (0 for JSON files).
+    pub files: Vec<(PathBuf, u64)>,
+}
+
+/// Write a tiny random model set under `dir` (created if needed), deterministic in `seed`.
+pub fn make_test_model(dir: &Path, seed: u64) -> Result<TestModel, TestModelError> {
+    let config: serde_json::Value = serde_json::from_str(CONFIG)?;
+    let scenema = dir.join(SCENEMA_DIR);
+    let gemma_dir = dir.join(GEMMA_DIR);
+    let mut files = Vec::new();
+
+    // Transformer (bf16-variant file name; f32 values), stored under the X0 wrapper's `velocity_model.`.
+    let (varmap, vb) = new_varmap();
+    X0Model::new(&TransformerConfig::from_json(&config)?, vb)?;
+    let path = scenema.join(TRANSFORMER_FILES[1]);
+    let params = save(&path, &randomised(&varmap, seed, str::to_string)?, Some(&config))?;
+    files.push((path, params));
+
+    // Pipeline file: text path under the single-file prefixes, VAE decoder + statistics, vocoder + BWE.
+    let gemma_json = gemma_config();
+    let gemma_cfg = gemma::Config::from_hub_json(&gemma_json)?;
+    let (varmap, vb) = new_varmap();
+    AudioEmbeddingsProcessor::new(
+        &ConnectorConfig::from_json(&config)?,
+        gemma_cfg.hidden_size,
+        gemma_cfg.num_hidden_layers + 1,
+        vb.clone(),
+    )?;
+    let vae_cfg = audio_vae::Config::from_checkpoint_config(&config)?;
+    AudioDecoder::new(&vae_cfg, vb.pp(audio_vae::DECODER_PREFIX), vb.pp(audio_vae::STATISTICS_PREFIX))?;
+    VocoderWithBwe::new(&vocoder::Config::from_checkpoint_config(&config)?, vb.pp(vocoder::VOCODER_PREFIX))?;
+    let rename = |name: &str| {
+        for entry in keys::PIPELINE {
+            if let Some(rest) = name.strip_prefix(entry.module).and_then(|r| r.strip_prefix('.')) {
+                return format!("{}.{rest}", entry.stored[0]);
+            }
+        }
+        name.to_string()
+    };
+    let path = scenema.join(audio_vae::PIPELINE_FILE);
+    let params = save(&path, &randomised(&varmap, seed, rename)?, Some(&config))?;
+    files.push((path, params));
+
+    // VAE encoder: bare keys.
+    let (varmap, vb) = new_varmap();
+    AudioEncoder::new(&vae_cfg, vb)?;
+    let path = scenema.join(audio_vae::ENCODER_FILE);
+    let params = save(&path, &randomised(&varmap, seed, str::to_string)?, Some(&config))?;
+    files.push((path, params));
+
+    // Gemma: config, tokenizer, index and five shards under the multimodal prefix.
+    let path = gemma_dir.join("config.json");
+    write(&path, serde_json::to_string_pretty(&gemma_json)?.as_bytes())?;
+    files.push((path, 0));
+    let path = gemma_dir.join("tokenizer.json");
+    write(&path, TOKENIZER)?;
+    files.push((path, 0));
+    let (varmap, vb) = new_varmap();
+    TextModel::new(&gemma_cfg, vb.pp("language_model.model"), WeightFormat::Dense)?;
+    let tensors = randomised(&varmap, seed, str::to_string)?;
+    let mut weight_map = serde_json::Map::new();
+    let mut total_bytes = 0;
+    for shard in 0..GEMMA_SHARDS {
+        let name = format!("model-{:05}-of-{GEMMA_SHARDS:05}.safetensors", shard + 1);
+        let part: Vec<(String, Tensor)> = tensors.iter().skip(shard).step_by(GEMMA_SHARDS).cloned().collect();
+        for (key, tensor) in &part {
+            weight_map.insert(key.clone(), name.clone().into());
+            total_bytes += tensor.elem_count() * 4;
+        }
+        let path = gemma_dir.join(&name);
+        let params = save(&path, &part, None)?;
+        files.push((path, params));
+    }
+    let index = serde_json::json!({"metadata": {"total_size": total_bytes}, "weight_map": weight_map});
+    let path = gemma_dir.join("model.safetensors.index.json");
+    write(&path, serde_json::to_string_pretty(&index)?.as_bytes())?;
+    files.push((path, 0));
+    Ok(TestModel { files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::scenema::ScenemaFiles;
+    use crate::store::{HubSettings, Manifest, Source, Store};
+
+    #[test]
+    fn every_store_file_is_written_and_deterministic() {
+        let dir = std::env::temp_dir().join(format!("pb-test-model-{}", std::process::id()));
+        let a = make_test_model(&dir.join("a"), 7).unwrap();
+        let b = make_test_model(&dir.join("b"), 7).unwrap();
+        let store =
+            Store::new(Source::ModelsDir(dir.join("a")), HubSettings::from_env(), Manifest::builtin());
+        let missing: Vec<String> = store
+            .status(crate::store::Variant::Bf16, false)
+            .into_iter()
+            .filter(|s| s.path.is_none())
+            .map(|s| s.key)
+            .collect();
+        assert!(missing.is_empty(), "missing {missing:?}");
+        ScenemaFiles::locate(&store).unwrap();
+        for ((pa, _), (pb, _)) in a.files.iter().zip(&b.files) {
+            assert_eq!(std::fs::read(pa).unwrap(), std::fs::read(pb).unwrap(), "{}", pa.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

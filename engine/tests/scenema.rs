@@ -1,0 +1,69 @@
+//! The engine thread with the real Scenema modules on the tiny random test model.
+
+use std::time::{Duration, Instant};
+
+use promptbook_engine::check::EstimatorKind;
+use promptbook_engine::pipeline::render::{RenderMode, RenderRequest};
+use promptbook_engine::pipeline::scenema::{DeviceKind, ScenemaLoader};
+use promptbook_engine::pipeline::test_model::make_test_model;
+use promptbook_engine::runtime::{EngineEvent, EngineHandle};
+
+const SCRIPT: &str = r#"<speak voice="A calm male voice" gender="male" scene="A small office">I have been meaning to tell you something for a long time. It is about the letters you sent last winter, and the ones I never answered. <action>He pauses.</action> I read every one of them, more than once, and I kept them all in a box by the window.</speak>"#;
+
+fn wait(engine: &EngineHandle) -> EngineEvent {
+    engine.wait_event(Duration::from_secs(300)).expect("an engine event within 5 minutes")
+}
+
+#[test]
+fn cancel_mid_render_stops_within_one_step_with_the_real_model() {
+    let dir = std::env::temp_dir().join(format!("pb-engine-scenema-{}", std::process::id()));
+    make_test_model(&dir, 5).unwrap();
+    let mut engine = EngineHandle::spawn(|| {}).unwrap();
+    let load = engine
+        .load(Box::new(ScenemaLoader { models_dir: Some(dir.clone()), device: DeviceKind::Cpu }))
+        .unwrap();
+    loop {
+        match wait(&engine) {
+            EngineEvent::Loaded { id, info } if id == load => {
+                assert_eq!((info.device.as_str(), info.dtype.as_str(), info.steps), ("cpu", "f32", 8));
+                assert_eq!(info.sample_rate, 48_000);
+                break;
+            }
+            EngineEvent::Failed { message, .. } => panic!("load failed: {message}"),
+            _ => {}
+        }
+    }
+    let request = RenderRequest {
+        script: SCRIPT.into(),
+        seed: 7,
+        pace: 1.5,
+        mode: RenderMode::Generate,
+        estimator: EstimatorKind::Default,
+        reference: None,
+    };
+    let id = engine.render(request).unwrap();
+    let mut steps_after_cancel = 0;
+    let mut cancelled_at: Option<Instant> = None;
+    loop {
+        match wait(&engine) {
+            EngineEvent::SamplerStep { id: e, chunk, step, .. } if e == id => {
+                if cancelled_at.is_some() {
+                    steps_after_cancel += 1;
+                } else if (chunk, step) == (0, 3) {
+                    engine.cancel(id).unwrap();
+                    cancelled_at = Some(Instant::now());
+                }
+            }
+            EngineEvent::ChunkAudio { id: e, .. } if e == id => {
+                assert!(cancelled_at.is_none(), "a chunk finished after the cancel");
+            }
+            EngineEvent::Cancelled { id: e } if e == id => break,
+            EngineEvent::Finished { .. } => panic!("the render finished despite the cancel"),
+            EngineEvent::Failed { message, .. } => panic!("render failed: {message}"),
+            _ => {}
+        }
+    }
+    assert!(cancelled_at.is_some());
+    assert!(steps_after_cancel <= 1, "{steps_after_cancel} sampler steps ran after the cancel");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,186 @@
+//! `promptbook render` end to end with the tiny random test model (`promptbook models make-test-model`).
+
+use std::path::{Path, PathBuf};
+
+use promptbook_e2e::{run, stderr, stdout};
+
+/// Three planned chunks at pace 1.5 (see `promptbook check`).
+const THREE_CHUNKS: &str = r#"<speak voice="A warm, low female voice" gender="female" scene="A quiet library at night" shot="Close-up" language="en">The lamps were low and the shelves went on forever. She ran a finger along the spines and stopped at a book with no title. <action>She opens it slowly.</action> The first page was blank, and so was the second, but the third held a single line written in a hand she knew. It was her own handwriting, from a letter she had never sent. She read it twice, then closed the book and looked up at the long dark aisle.</speak>"#;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pb-e2e-render-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the scratch folder");
+    dir
+}
+
+fn make_model(dir: &Path) -> PathBuf {
+    let models = dir.join("models");
+    let out =
+        run(&["models", "make-test-model", models.to_str().expect("UTF-8 temp path"), "--seed", "3"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    models
+}
+
+/// (channels, sample rate, bits, frames) from a RIFF/WAVE file.
+fn wav_facts(bytes: &[u8]) -> (u16, u32, u16, usize) {
+    assert_eq!(&bytes[0..4], b"RIFF");
+    assert_eq!(&bytes[8..12], b"WAVE");
+    let (mut pos, mut fmt, mut data) = (12, None, None);
+    while pos + 8 <= bytes.len() {
+        let id = &bytes[pos..pos + 4];
+        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
+        let body = &bytes[pos + 8..(pos + 8 + len).min(bytes.len())];
+        if id == b"fmt " {
+            let channels = u16::from_le_bytes([body[2], body[3]]);
+            let rate = u32::from_le_bytes(body[4..8].try_into().expect("4 bytes"));
+            let bits = u16::from_le_bytes([body[14], body[15]]);
+            fmt = Some((channels, rate, bits));
+        } else if id == b"data" {
+            data = Some(len);
+        }
+        pos += 8 + len + (len & 1);
+    }
+    let (channels, rate, bits) = fmt.expect("fmt chunk");
+    (channels, rate, bits, data.expect("data chunk") / (usize::from(channels) * usize::from(bits / 8)))
+}
+
+#[test]
+fn three_chunk_render_follows_the_plan_with_voice_continuity() {
+    let dir = scratch("three");
+    let models = make_model(&dir);
+    let script = dir.join("three.xml");
+    std::fs::write(&script, THREE_CHUNKS).unwrap();
+    let plan = run(&["check", script.to_str().expect("UTF-8 temp path"), "--seed", "42", "--json"], None);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
+    let planned = plan["plan"].as_array().expect("plan");
+    assert_eq!(planned.len(), 3, "the script should plan three chunks");
+
+    let wav = dir.join("take.wav");
+    let out = run(
+        &[
+            "render",
+            script.to_str().expect("UTF-8 temp path"),
+            "-o",
+            wav.to_str().expect("UTF-8 temp path"),
+            "--seed",
+            "42",
+        ]
+        .into_iter()
+        .chain(["--models-dir", models.to_str().expect("UTF-8 temp path"), "--format", "pcm16"])
+        .collect::<Vec<_>>(),
+        None,
+    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("take.json")).unwrap()).unwrap();
+
+    let chunks = record["chunks"].as_array().expect("chunks");
+    assert_eq!(chunks.len(), 3);
+    for (i, (chunk, plan)) in chunks.iter().zip(planned).enumerate() {
+        assert_eq!(chunk["seed"], plan["seed"], "chunk {i} seed");
+        assert_eq!(chunk["seed"].as_i64(), Some(42 + 1000 * i as i64));
+        assert_eq!(chunk["text"], plan["text"], "chunk {i} text");
+        assert_eq!(chunk["prompt"], plan["prompt"], "chunk {i} prompt");
+        let want = plan["duration_s"].as_f64().unwrap();
+        assert_eq!(chunk["planned_duration_s"].as_f64(), Some(want));
+        // The geometry rounds up to whole 8-frame groups of 24 fps video: at most 1/3 s + one frame longer.
+        let got = chunk["rendered_duration_s"].as_f64().unwrap();
+        assert!(got >= want - 0.05 && got <= want + 0.4, "chunk {i}: rendered {got} s for {want} s");
+        let latent = chunk["latent_frames"].as_u64().unwrap();
+        assert_eq!((4 * latent - 3) * 480, (got * 48_000.0).round() as u64, "chunk {i}: 48 kHz samples");
+        if i == 0 {
+            assert_eq!(chunk["reference"], "none");
+            assert!(chunk["reference_latent_frames"].is_null());
+        } else {
+            // The last 3 s of chunk i − 1 at 16 kHz: 48 000 samples → 300 mel frames → 76 latent frames.
+            assert_eq!(chunk["reference"], "previous_chunk_tail", "chunk {i}");
+            assert_eq!(chunk["reference_latent_frames"].as_u64(), Some(76), "chunk {i}");
+        }
+    }
+
+    let (channels, rate, bits, frames) = wav_facts(&std::fs::read(&wav).unwrap());
+    assert_eq!((channels, rate, bits), (2, 48_000, 16));
+    let duration = record["duration_s"].as_f64().unwrap();
+    assert!((frames as f64 / 48_000.0 - duration).abs() < 1e-6, "{frames} frames vs record {duration} s");
+    let rendered: f64 = chunks.iter().map(|c| c["rendered_duration_s"].as_f64().unwrap()).sum();
+    // Trimming and silence shortening only remove audio.
+    assert!(duration > 0.5 * rendered && duration <= rendered + 1e-6, "{duration} s of {rendered} s");
+
+    for key in ["script", "mode", "base_seed", "pace", "estimator", "stages", "model", "render_seconds"] {
+        assert!(!record[key].is_null(), "record lacks {key}");
+    }
+    assert_eq!(record["base_seed"], 42);
+    assert_eq!(record["script"], THREE_CHUNKS);
+    assert_eq!(record["model"]["device"], "cpu");
+    assert_eq!(record["model"]["dtype"], "f32");
+    let files: Vec<&str> =
+        record["model"]["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    for name in ["scenema-audio-transformer.safetensors", "scenema-audio-pipeline.safetensors"] {
+        assert!(files.contains(&name), "{files:?}");
+    }
+    assert!(record["real_time_factor"].as_f64().unwrap() > 0.0);
+    assert!(record["stages"].as_array().unwrap().iter().all(|s| s["ran"] == false));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn render_fails(models: &Path, dir: &Path) -> String {
+    let script = dir.join("short.xml");
+    std::fs::write(&script, r#"<speak voice="V" gender="male">Hello there.</speak>"#)
+        .expect("write the script");
+    let wav = dir.join("never.wav");
+    let out = run(
+        &[
+            "render",
+            script.to_str().expect("UTF-8 temp path"),
+            "-o",
+            wav.to_str().expect("UTF-8 temp path"),
+            "--models-dir",
+            models.to_str().expect("UTF-8 temp path"),
+        ],
+        None,
+    );
+    assert!(!out.status.success(), "render should fail: {}", stdout(&out));
+    assert!(!wav.exists() && !dir.join("never.json").exists(), "a failed render must write nothing");
+    stderr(&out)
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let dir = scratch("missing");
+    let models = make_model(&dir);
+    std::fs::remove_file(models.join("scenema-audio/scenema-audio-vae-encoder.safetensors")).unwrap();
+    let err = render_fails(&models, &dir);
+    assert!(err.contains("missing") && err.contains("scenema-audio-vae-encoder.safetensors"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_named() {
+    let dir = scratch("corrupt");
+    let models = make_model(&dir);
+    let path = models.join("scenema-audio/scenema-audio-transformer.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = render_fails(&models, &dir);
+    assert!(err.contains("scenema-audio-transformer.safetensors"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_refused_before_loading() {
+    let dir = scratch("bad");
+    let script = dir.join("bad.xml");
+    std::fs::write(&script, "<speak voice=\"V\" gender=\"female\">\nHello <action>unclosed\n</speak>")
+        .unwrap();
+    let wav = dir.join("bad.wav");
+    let out = run(
+        &["render", script.to_str().expect("UTF-8 temp path"), "-o", wav.to_str().expect("UTF-8 temp path")],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("error"), "{}", stderr(&out));
+    assert!(!wav.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
