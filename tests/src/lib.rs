@@ -15,7 +15,11 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
 
-/// The `promptbook` binary of the current profile, built once if the test run did not build it already.
+/// The `promptbook` binary of the current profile.
+///
+/// `cargo test --workspace` builds it already (the app's own integration tests need it), with the same
+/// feature resolution as the tests. Only when it is missing or older than the sources is it built here:
+/// a nested `cargo build -p promptbook` would resolve features differently and rebuild half the tree.
 pub fn promptbook_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -23,18 +27,42 @@ pub fn promptbook_bin() -> &'static Path {
         let exe = std::env::current_exe().expect("test executable path");
         let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps layout");
         let bin = profile_dir.join(format!("promptbook{}", std::env::consts::EXE_SUFFIX));
+        if is_fresh(&bin) {
+            return bin;
+        }
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         build.current_dir(workspace_root()).args(["build", "-q", "-p", "promptbook", "--bin", "promptbook"]);
         if release {
             build.arg("--release");
         }
-        // Always ask cargo: it is a no-op when the binary is fresh, and rebuilds it when the sources changed.
         let status = build.status().expect("run cargo build");
         assert!(status.success(), "building the promptbook binary failed");
         assert!(bin.exists(), "{} missing after build", bin.display());
         bin
     })
+}
+
+/// True when `bin` exists and is newer than every Rust source and manifest of the crates it is built from.
+fn is_fresh(bin: &Path) -> bool {
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else { return false };
+    let root = workspace_root();
+    let mut stack: Vec<PathBuf> =
+        ["app", "engine", "models"].iter().map(|c| root.join(c)).chain([root.join("assets")]).collect();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "target" && n != "tests") {
+                    stack.push(path);
+                }
+            } else if entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t > built) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Run `promptbook ARGS` with `stdin` fed in; the environment has no display so the studio never opens.
