@@ -23,6 +23,12 @@ pub use lint::Lint;
 pub struct StudioArgs {
     /// A `<speak>` script to open.
     pub script: Option<PathBuf>,
+    /// A folder with the model files instead of the Hugging Face cache (also `PROMPTBOOK_MODELS_DIR`).
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
+    /// Where the model runs: cpu (default), cuda or metal.
+    #[arg(long)]
+    pub device: Option<String>,
 }
 
 /// Why the window cannot open on this machine, if we can tell before trying.
@@ -49,7 +55,19 @@ pub fn run(args: &StudioArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     // The window plays through the sound card; tests build the app with the null output.
-    let app = StudioApp::open(args.script.clone())?.with_output(Box::new(playback::RodioOutput::default()));
+    let mut app =
+        StudioApp::open(args.script.clone())?.with_output(Box::new(playback::RodioOutput::default()));
+    // Load the model in the background when its files are there; otherwise the Render button explains.
+    let store = promptbook_engine::store::Store::from_env(args.models_dir.clone());
+    if promptbook_engine::pipeline::scenema::ScenemaFiles::locate(&store).is_ok() {
+        let name = args.device.as_deref().unwrap_or("cpu");
+        let device = promptbook_engine::pipeline::scenema::DeviceKind::parse(name)
+            .ok_or_else(|| anyhow::anyhow!("--device must be cpu, cuda or metal, not {name:?}"))?;
+        app.load_model(Box::new(promptbook_engine::pipeline::scenema::ScenemaLoader {
+            models_dir: args.models_dir.clone(),
+            device,
+        }));
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Promptbook")
