@@ -311,16 +311,7 @@ mod tests {
                     start += n;
                 }
                 let stepped = Tensor::cat(&out, 2).unwrap();
-                let diff: f32 = (&whole - &stepped)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .max(0)
-                    .unwrap()
-                    .to_scalar()
-                    .unwrap();
+                let diff = crate::parity::parity_error(&whole, &stepped).unwrap().0;
                 assert!(diff <= 1e-5, "{case}: {diff}");
             }
         }

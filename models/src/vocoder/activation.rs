@@ -263,16 +263,7 @@ mod tests {
             let plain = act.forward_unfused(&x).unwrap();
             assert_eq!(fused.dims(), &[2, 5, l]);
             assert_eq!(plain.dims(), &[2, 5, l]);
-            let diff: f32 = (fused - plain)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar()
-                .unwrap();
+            let diff = crate::parity::parity_error(&fused, &plain).unwrap().0;
             assert!(diff < 1e-5, "L = {l}: {diff}");
         }
     }
