@@ -6,9 +6,7 @@ use promptbook::studio::StudioApp;
 
 fn harness(script: &str) -> Harness<'static, StudioApp> {
     let script = script.to_string();
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |_cc| StudioApp::with_script(script, None))
+    Harness::builder().with_size([1280.0, 800.0]).build_eframe(move |_cc| StudioApp::with_script(script))
 }
 
 const VALID: &str = r#"<speak voice="Deep male voice, gravitas" scene="A dimly lit room" gender="male"><action>He takes a slow breath</action>Many years later, as he faced the firing squad.</speak>"#;

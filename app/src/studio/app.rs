@@ -1,12 +1,11 @@
 //! The studio's top-level state and layout.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
-use promptbook_engine::check::{CheckOptions, EstimatorKind};
 use promptbook_engine::presets;
 
 use promptbook_engine::audio::WavSampleFormat;
@@ -17,19 +16,31 @@ use promptbook_engine::runtime::{EngineEvent, EngineHandle, ModelLoader, Request
 
 #[path = "deck.rs"]
 mod deck;
+#[path = "export_dialog.rs"]
+mod export_dialog;
+#[path = "inspector.rs"]
+mod inspector;
+#[path = "project_ops.rs"]
+mod project_ops;
 
+use super::dialogs::{FileDialogs, NativeDialogs};
 use super::history::History;
 use super::lint::Lint;
+use super::memory::MemoryGauge;
 use super::playback::{AudioOutput, NullOutput, Transport};
+use super::project::{Project, ProjectState, RecentProjects, Recovery};
 use super::queue::{JobState, RenderQueue};
+use super::settings::{RenderSettings, random_seed};
 use super::takes::{Takes, matching_gain_db};
 use super::waveform_view::{self, TimelineView};
-use super::{editor, export, plan_ribbon, theme};
+use super::{editor, plan_ribbon, script_form, theme};
+use crate::recorder::RecorderPanel;
 
 const SAVE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
 const RENDER: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
 const UNDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
 const REDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::Z);
+const EXPORT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
 /// What the render button says when there is no model.
 pub const NO_MODEL_HELP: &str = "No model is loaded. Install the Scenema Audio weights with \
     `promptbook models download`, or use a folder that already has them with `--models-dir DIR` \
@@ -50,60 +61,47 @@ pub enum Side {
     A,
     B,
 }
-/// How long after the last keystroke the draft is written.
-const DRAFT_DELAY: Duration = Duration::from_secs(2);
+/// How long after the last change the recovery file is written.
+const RECOVERY_DELAY: Duration = Duration::from_secs(2);
 
-const WELCOME_SCRIPT: &str = r#"<speak voice="Warm, low female voice, unhurried" gender="female" scene="A quiet recording booth" shot="closeup" language="en">
+pub const WELCOME_SCRIPT: &str = r#"<speak voice="Warm, low female voice, unhurried" gender="female" scene="A quiet recording booth" shot="closeup" language="en">
 <action>She smiles before she speaks</action>Welcome to Promptbook. Write the performance here, and the lint will tell you what the model will hear.
 <action>A short pause</action>Every chunk of the plan below is one render.
 </speak>
 "#;
 
-/// Planning options the director sets in the inspector.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PlanSettings {
-    pub pace: f64,
-    pub seed: i64,
-    pub seed_locked: bool,
-    pub estimator: EstimatorKind,
-}
-
-impl Default for PlanSettings {
-    fn default() -> Self {
-        Self { pace: 1.5, seed: rand_seed(), seed_locked: false, estimator: EstimatorKind::Default }
-    }
-}
-
-impl PlanSettings {
-    fn check_options(&self) -> CheckOptions {
-        CheckOptions { pace: self.pace, seed: self.seed, estimator: self.estimator }
-    }
-}
-
-fn rand_seed() -> i64 {
-    // Seeds shown to people stay short enough to read aloud and type.
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    i64::from(nanos % 1_000_000)
-}
-
 pub struct StudioApp {
     script: String,
-    /// The file the script came from and is saved to.
-    script_path: Option<PathBuf>,
-    /// Where unsaved work is kept between sessions (none in tests).
-    draft_path: Option<PathBuf>,
-    saved_script: String,
-    settings: PlanSettings,
+    settings: RenderSettings,
+    /// The open project folder; `None` for a session that lives only in memory until "Save as".
+    project: Option<Project>,
+    /// The script and project state as last saved, to tell unsaved changes.
+    saved: Option<(String, ProjectState)>,
+    /// The line's name in export file names.
+    line: String,
+    /// The reference voice (a file in the project's `refs/`) for chunk 1.
+    reference: Option<String>,
+    /// Unsaved work a previous session left, offered back until the director decides.
+    recovery_offer: Option<Recovery>,
+    /// The snapshot waiting to be written to the recovery file, and since when it is unchanged.
+    pending_recovery: Option<((String, ProjectState), Instant)>,
+    recovery_written: Option<(String, ProjectState)>,
+    recent: RecentProjects,
+    dialogs: Box<dyn FileDialogs>,
+    /// Asked whether to save before the window closes.
+    confirm_close: bool,
+    close_now: bool,
     lint: Lint,
-    linted: (String, PlanSettings),
+    linted: (String, RenderSettings),
     pending_jump: Option<usize>,
-    last_edit: Option<Instant>,
+    /// Select this char range of the script in the editor next frame (an inserted placeholder).
+    pending_select: Option<std::ops::Range<usize>>,
     status: String,
     engine: Option<EngineHandle>,
     pending_loader: Option<Box<dyn ModelLoader>>,
     load_id: Option<RequestId>,
     model: ModelState,
+    memory: MemoryGauge,
     queue: RenderQueue,
     takes: Takes,
     /// The take under the playhead (side A when comparing).
@@ -117,55 +115,76 @@ pub struct StudioApp {
     /// Visible span of the timeline in seconds; `None` shows the whole take.
     view: Option<(f64, f64)>,
     export_format: WavSampleFormat,
-    /// Undo/redo over the script and the plan settings.
-    history: History<(String, PlanSettings)>,
+    export_dialog: Option<export_dialog::ExportDialog>,
+    /// Undo/redo over the script and the render settings.
+    history: History<(String, RenderSettings)>,
     /// The span dragged out on the timeline, in seconds.
     selection: Option<(f64, f64)>,
     looping: bool,
     renaming: Option<(u32, String)>,
+    recorder: Option<RecorderPanel>,
 }
 
 impl StudioApp {
-    /// Open `script_path` if given, else the last draft, else a welcome script.
-    pub fn open(script_path: Option<PathBuf>) -> anyhow::Result<Self> {
-        let draft_path = default_draft_path();
-        let (script, saved) = match &script_path {
+    /// Open what the command line names: a project folder (or its `project.json`), a script file (kept in
+    /// memory until saved as a project), or nothing: the most recent project, else the scratch project.
+    pub fn open(path: Option<PathBuf>) -> anyhow::Result<Self> {
+        let mut app = Self::with_script(String::new());
+        app.dialogs = Box::new(NativeDialogs);
+        app.recent = RecentProjects::load(RecentProjects::default_file());
+        match path {
+            Some(path)
+                if path.is_dir() || path.file_name().is_some_and(|n| n == super::project::PROJECT_FILE) =>
+            {
+                app.open_project(&path)?;
+            }
             Some(path) => {
-                let text = std::fs::read_to_string(path)
+                let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
-                (text.clone(), text)
+                app.replace_script(text);
+                app.status =
+                    format!("Opened {}: use File > Save project as... to keep takes with it", path.display());
             }
             None => {
-                let draft = draft_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
-                (draft.unwrap_or_else(|| WELCOME_SCRIPT.to_string()), String::new())
+                let recent = app.recent.existing().next().cloned();
+                let opened = recent.map(|dir| app.open_project(&dir));
+                if !matches!(opened, Some(Ok(()))) {
+                    app.open_scratch();
+                }
             }
-        };
-        let mut app = Self::with_script(script, script_path);
-        app.saved_script = saved;
-        app.draft_path = draft_path;
+        }
         Ok(app)
     }
 
-    /// A studio holding `script`, writing no draft (tests, embedding).
-    pub fn with_script(script: String, script_path: Option<PathBuf>) -> Self {
-        let settings = PlanSettings::default();
+    /// A studio holding `script` in memory, with no project and no dialogs (tests, embedding).
+    pub fn with_script(script: String) -> Self {
+        let settings = RenderSettings::default();
         let lint = Lint::of(&script, &settings.check_options());
         let history = History::new((script.clone(), settings));
         Self {
             linted: (script.clone(), settings),
-            saved_script: script.clone(),
             script,
-            script_path,
-            draft_path: None,
             settings,
+            project: None,
+            saved: None,
+            line: "line01".into(),
+            reference: None,
+            recovery_offer: None,
+            pending_recovery: None,
+            recovery_written: None,
+            recent: RecentProjects::default(),
+            dialogs: Box::new(super::dialogs::ScriptedDialogs::default()),
+            confirm_close: false,
+            close_now: false,
             lint,
             pending_jump: None,
-            last_edit: None,
+            pending_select: None,
             status: String::new(),
             engine: None,
             pending_loader: None,
             load_id: None,
             model: ModelState::Missing,
+            memory: MemoryGauge::default(),
             queue: RenderQueue::default(),
             takes: Takes::default(),
             selected: None,
@@ -175,11 +194,19 @@ impl StudioApp {
             transport: Transport::new(Box::new(NullOutput::default())),
             view: None,
             export_format: WavSampleFormat::Pcm24,
+            export_dialog: None,
             history,
             selection: None,
             looping: false,
             renaming: None,
+            recorder: None,
         }
+    }
+
+    /// Answer file dialogs with `dialogs` (tests script them).
+    pub fn with_dialogs(mut self, dialogs: Box<dyn FileDialogs>) -> Self {
+        self.dialogs = dialogs;
+        self
     }
 
     /// Play through `output` instead of the default.
@@ -230,7 +257,8 @@ impl StudioApp {
         &self.status
     }
 
-    /// Queue a render of the current script; returns why not when it cannot start.
+    /// Queue a render of the current script (the inspector's "takes" count of them, with consecutive
+    /// seeds); returns the first request's id, or why it cannot start.
     pub fn render(&mut self) -> Result<RequestId, String> {
         if !matches!(self.model, ModelState::Loaded(_)) {
             self.status = NO_MODEL_HELP.into();
@@ -241,23 +269,57 @@ impl StudioApp {
             self.status = why.clone();
             return Err(why);
         }
-        let request = RenderRequest {
-            script: self.script.clone(),
-            seed: self.settings.seed,
-            pace: self.settings.pace,
-            mode: RenderMode::Generate,
-            estimator: self.settings.estimator,
-            reference: None,
+        let reference = match self.reference_audio() {
+            Ok(r) => r,
+            Err(err) => {
+                let why = format!("{err:#}");
+                self.status = why.clone();
+                return Err(why);
+            }
         };
         let engine = self.engine.as_mut().ok_or("the engine is not running")?;
-        let id = engine.render(request).map_err(|e| e.to_string())?;
-        self.queue.push(id, &self.script);
-        self.status = format!("Queued render #{id} (seed {})", self.settings.seed);
+        let mut first = None;
+        for i in 0..self.settings.takes.max(1) {
+            let request = RenderRequest {
+                script: self.script.clone(),
+                seed: self.settings.seed + i64::from(i),
+                pace: self.settings.pace,
+                mode: self.settings.mode,
+                estimator: self.settings.estimator,
+                reference: reference.clone(),
+            };
+            let id = engine.render(request).map_err(|e| e.to_string())?;
+            self.queue.push(id, &self.script);
+            first.get_or_insert(id);
+        }
+        let first = first.ok_or("nothing to render")?;
+        let takes = self.settings.takes.max(1);
+        self.status = if takes == 1 {
+            format!("Queued render #{first} (seed {})", self.settings.seed)
+        } else {
+            format!(
+                "Queued {takes} renders from #{first} (seeds {} to {})",
+                self.settings.seed,
+                self.settings.seed + i64::from(takes) - 1
+            )
+        };
         if !self.settings.seed_locked {
             // The render used the seed on screen; the next one explores a new seed unless it is locked.
-            self.settings.seed = rand_seed();
+            self.settings.seed = random_seed();
         }
-        Ok(id)
+        Ok(first)
+    }
+
+    /// The chosen reference voice, read from the project's `refs/`.
+    fn reference_audio(&self) -> anyhow::Result<Option<Waveform>> {
+        if self.settings.mode == RenderMode::VoiceDesign {
+            return Ok(None);
+        }
+        let (Some(name), Some(project)) = (&self.reference, &self.project) else { return Ok(None) };
+        let path = project.refs_dir().join(name);
+        let audio = promptbook_engine::audio::read_wav(&path)
+            .with_context(|| format!("the reference voice {} cannot be read", path.display()))?;
+        Ok(Some(Waveform::new(audio.sample_rate(), audio.into_channels())))
     }
 
     /// Cancel a queued or running render.
@@ -305,10 +367,7 @@ impl StudioApp {
         }
     }
 
-    fn restore(&mut self, script: String, settings: PlanSettings, what: &str) {
-        if script != self.script {
-            self.last_edit = Some(Instant::now());
-        }
+    fn restore(&mut self, script: String, settings: RenderSettings, what: &str) {
         self.script = script;
         self.settings = settings;
         self.refresh_lint();
@@ -411,23 +470,31 @@ impl StudioApp {
         }
     }
 
-    /// Write the selected take to `dir` as WAV + JSON; returns the WAV path.
-    pub fn export_selected(&mut self, dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    /// Write the audible take to `dir` as WAV + JSON (the export dialog's quick path); returns the WAV path.
+    pub fn export_selected(&mut self, dir: &Path) -> anyhow::Result<PathBuf> {
         let number = self.audible().map(|a| a.0).context("no take is selected")?;
         let take = self.takes.get(number).context("the take is gone")?;
-        let project = self
-            .script_path
-            .as_ref()
-            .and_then(|p| p.file_stem())
-            .map_or("promptbook".to_string(), |s| s.to_string_lossy().into_owned());
-        let path = export::export_take(take, dir, &project, "line01", self.export_format)?;
+        let options = super::export::ExportOptions {
+            project: self.project_name(),
+            line: self.line.clone(),
+            format: self.export_format,
+            full_mix: true,
+            per_chunk: false,
+        };
+        let written = super::export::export_take(take, dir, &options)?;
+        let path = written.into_iter().next().context("nothing was written")?;
         self.status = format!("Exported {}", path.display());
         Ok(path)
     }
 
+    /// The project's name for titles and export file names.
+    pub fn project_name(&self) -> String {
+        self.project.as_ref().map_or_else(|| "promptbook".into(), Project::name)
+    }
+
     fn export_dir(&self) -> PathBuf {
-        match &self.script_path {
-            Some(p) => p.parent().map_or_else(|| PathBuf::from("exports"), |d| d.join("exports")),
+        match &self.project {
+            Some(p) => p.exports_dir(),
             None => std::env::current_dir().unwrap_or_default().join("exports"),
         }
     }
@@ -469,7 +536,14 @@ impl StudioApp {
                 continue;
             }
             if let Some((id, take)) = self.queue.apply(event) {
+                // Kept on disk at once: a crash after a render never loses the take.
+                let written = self.project.as_ref().map(|p| p.write_take(self.takes.next_number(), &take));
                 let number = self.takes.add(take);
+                if let Some(Err(err)) = written {
+                    self.status = format!("T{number:02} could not be written to the project: {err:#}");
+                    self.queue.mark_done(id, number);
+                    continue;
+                }
                 self.queue.mark_done(id, number);
                 self.status = format!("Render #{id} became T{number:02}");
                 if self.selected.is_none() {
@@ -538,14 +612,32 @@ impl StudioApp {
         &self.lint
     }
 
-    pub fn settings_mut(&mut self) -> &mut PlanSettings {
+    pub fn settings(&self) -> &RenderSettings {
+        &self.settings
+    }
+
+    pub fn settings_mut(&mut self) -> &mut RenderSettings {
         &mut self.settings
     }
 
+    /// Edit the script (an undoable step, like typing).
     pub fn set_script(&mut self, script: String) {
         self.script = script;
-        self.last_edit = Some(Instant::now());
         self.refresh_lint();
+    }
+
+    /// Start over with `script`: no undo back to what was there (opening a project or a file).
+    fn replace_script(&mut self, script: String) {
+        self.script = script;
+        self.history = History::new((self.script.clone(), self.settings));
+        self.refresh_lint();
+    }
+
+    /// Insert an `<action>` or `<sound>` at the editor's caret and select its placeholder for overtyping.
+    pub fn insert_cue(&mut self, cue: script_form::Cue, caret: usize) {
+        let (script, placeholder) = script_form::insert_cue(&self.script, caret, cue);
+        self.set_script(script);
+        self.pending_select = Some(placeholder);
     }
 
     fn refresh_lint(&mut self) {
@@ -555,53 +647,51 @@ impl StudioApp {
         }
     }
 
-    fn save(&mut self) {
-        match &self.script_path {
-            Some(path) => match write_atomically(path, &self.script) {
-                Ok(()) => {
-                    self.saved_script = self.script.clone();
-                    self.status = format!("Saved {}", path.display());
-                }
-                Err(err) => self.status = format!("Could not save {}: {err:#}", path.display()),
-            },
-            None => self.write_draft(),
-        }
-    }
-
-    fn write_draft(&mut self) {
-        self.last_edit = None;
-        let Some(path) = &self.draft_path else { return };
-        match write_atomically(path, &self.script) {
-            Ok(()) => self.status = format!("Draft kept in {}", path.display()),
-            Err(err) => self.status = format!("Could not keep the draft in {}: {err:#}", path.display()),
-        }
-    }
-
     fn menu_bar(&mut self, ui: &mut egui::Ui) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
-                let save = egui::Button::new("Save").shortcut_text(ui.ctx().format_shortcut(&SAVE));
-                if ui.add(save).clicked() {
-                    self.save();
+                if ui.button("New project...").clicked() {
                     ui.close();
+                    self.new_project();
                 }
-                ui.menu_button("Export format", |ui| {
-                    for (format, name) in [
-                        (WavSampleFormat::Pcm16, "WAV 16-bit"),
-                        (WavSampleFormat::Pcm24, "WAV 24-bit"),
-                        (WavSampleFormat::Float32, "WAV 32-bit float"),
-                    ] {
-                        ui.radio_value(&mut self.export_format, format, name);
-                    }
+                if ui.button("Open project...").clicked() {
+                    ui.close();
+                    self.open_project_dialog();
+                }
+                let recent: Vec<PathBuf> = self.recent.existing().cloned().collect();
+                ui.add_enabled_ui(!recent.is_empty(), |ui| {
+                    ui.menu_button("Open recent", |ui| {
+                        for dir in recent {
+                            if ui.button(dir.display().to_string()).clicked() {
+                                ui.close();
+                                if let Err(err) = self.open_project(&dir) {
+                                    self.status = format!("{err:#}");
+                                }
+                            }
+                        }
+                    });
                 });
-                let export = egui::Button::new("Export selected take");
-                if ui.add_enabled(self.selected.is_some(), export).clicked() {
-                    let dir = self.export_dir();
-                    if let Err(err) = self.export_selected(&dir) {
-                        self.status = format!("Export failed: {err:#}");
-                    }
+                ui.separator();
+                let save = egui::Button::new("Save project").shortcut_text(ui.ctx().format_shortcut(&SAVE));
+                if ui.add(save).clicked() {
                     ui.close();
+                    self.save();
                 }
+                if ui.button("Save project as...").clicked() {
+                    ui.close();
+                    self.save_as_dialog();
+                }
+                if ui.button("Import script...").clicked() {
+                    ui.close();
+                    self.import_script_dialog();
+                }
+                ui.separator();
+                let export = egui::Button::new("Export...").shortcut_text(ui.ctx().format_shortcut(&EXPORT));
+                if ui.add_enabled(self.takes.live().next().is_some(), export).clicked() {
+                    ui.close();
+                    self.open_export_dialog();
+                }
+                ui.separator();
                 if ui.button("Quit").clicked() {
                     ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                 }
@@ -635,6 +725,25 @@ impl StudioApp {
                     ui.add_enabled(false, egui::Button::new(what).shortcut_text(key));
                 }
             });
+            ui.menu_button("Voice", |ui| {
+                let can_record = self.project.is_some();
+                let record = ui.add_enabled(can_record, egui::Button::new("Record reference..."));
+                if record
+                    .on_disabled_hover_text("Save the project first: clips are kept in its refs/ folder")
+                    .clicked()
+                {
+                    ui.close();
+                    self.open_recorder();
+                }
+                let import = ui.add_enabled(can_record, egui::Button::new("Import reference..."));
+                if import
+                    .on_disabled_hover_text("Save the project first: clips are kept in its refs/ folder")
+                    .clicked()
+                {
+                    ui.close();
+                    self.import_reference_dialog();
+                }
+            });
             ui.menu_button("Presets", |ui| {
                 for preset in presets::all() {
                     if ui.button(&preset.name).on_hover_text(&preset.voice).clicked() {
@@ -645,80 +754,6 @@ impl StudioApp {
                 }
             });
         });
-    }
-
-    fn inspector(&mut self, ui: &mut egui::Ui) {
-        self.render_controls(ui);
-        ui.separator();
-        ui.heading("Inspector");
-        ui.add_space(4.0);
-        egui::Grid::new("inspector_grid").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
-            let seed_label = ui.label("Seed");
-            ui.horizontal(|ui| {
-                ui.add_enabled(
-                    !self.settings.seed_locked,
-                    egui::DragValue::new(&mut self.settings.seed).range(0..=i64::MAX),
-                )
-                .labelled_by(seed_label.id);
-                let dice = ui.add_enabled(!self.settings.seed_locked, egui::Button::new("Random"));
-                if dice.on_hover_text("New random seed").clicked() {
-                    self.settings.seed = rand_seed();
-                }
-                ui.checkbox(&mut self.settings.seed_locked, "Lock");
-            });
-            ui.end_row();
-            ui.label("Pace");
-            ui.add(egui::Slider::new(&mut self.settings.pace, 0.5..=3.0).step_by(0.05))
-                .on_hover_text("Duration multiplier used for planning; the reference default is 1.5");
-            ui.end_row();
-            let estimator_label = ui.label("Estimator");
-            egui::ComboBox::from_id_salt("estimator")
-                .selected_text(match self.settings.estimator {
-                    EstimatorKind::Reference => "Reference (2.2 words/s)",
-                    EstimatorKind::Default => "Promptbook",
-                })
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.settings.estimator, EstimatorKind::Default, "Promptbook");
-                    ui.selectable_value(
-                        &mut self.settings.estimator,
-                        EstimatorKind::Reference,
-                        "Reference (2.2 words/s)",
-                    );
-                })
-                .response
-                .labelled_by(estimator_label.id);
-            ui.end_row();
-        });
-        ui.separator();
-        ui.label(RichText::new("Compiled prompt").strong());
-        match &self.lint.report.compiled {
-            Some(compiled) => {
-                egui::ScrollArea::vertical().id_salt("compiled_scroll").max_height(260.0).show(ui, |ui| {
-                    ui.add(egui::Label::new(RichText::new(&compiled.prompt).monospace()).wrap());
-                });
-                if ui.button("Copy prompt").clicked() {
-                    ui.ctx().copy_text(compiled.prompt.clone());
-                }
-                ui.add_space(4.0);
-                egui::Grid::new("compiled_fields").num_columns(2).show(ui, |ui| {
-                    for (k, v) in [
-                        ("Voice", compiled.voice.as_str()),
-                        ("Gender", compiled.gender.as_str()),
-                        ("Shot", compiled.shot.as_str()),
-                        ("Language", compiled.language.as_str()),
-                        ("Scene", compiled.scene.as_deref().unwrap_or("—")),
-                    ] {
-                        ui.weak(k);
-                        // Voice descriptions run long: truncate in the grid, full text on hover.
-                        ui.add(egui::Label::new(v).truncate()).on_hover_text(v);
-                        ui.end_row();
-                    }
-                });
-            }
-            None => {
-                ui.weak("Fix the errors to see the prompt the model will hear.");
-            }
-        }
     }
 
     fn problems(&mut self, ui: &mut egui::Ui) {
@@ -748,12 +783,18 @@ impl StudioApp {
         });
     }
 
-    fn status_bar(&self, ui: &mut egui::Ui) {
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            let dirty = self.script != self.saved_script;
-            let name =
-                self.script_path.as_ref().map_or("untitled script".to_string(), |p| p.display().to_string());
-            ui.label(if dirty { format!("{name} •") } else { name });
+            let name = match &self.project {
+                Some(p) => p.name(),
+                None => "unsaved session".into(),
+            };
+            ui.label(if self.is_dirty() { format!("{name} *") } else { name }).on_hover_text(
+                self.project.as_ref().map_or_else(
+                    || "Not saved in a project yet: File > Save project as...".into(),
+                    |p| p.dir.display().to_string(),
+                ),
+            );
             ui.separator();
             let total: f64 = self.lint.report.plan.iter().map(|c| c.duration_s).sum();
             ui.label(format!("{} chunks · ~{total:.1} s", self.lint.report.plan.len()));
@@ -764,7 +805,7 @@ impl StudioApp {
                     ui.label(format!("Model: loading {:.0}% · {message}", fraction * 100.0))
                 }
                 ModelState::Loaded(info) => ui.label(format!(
-                    "Model: {} · {} · {:.1} GiB",
+                    "Model: Scenema Audio · {} · {} · weights {:.1} GiB",
                     info.device,
                     info.dtype,
                     info.weight_bytes as f64 / f64::from(1u32 << 30)
@@ -774,11 +815,37 @@ impl StudioApp {
                 }
             };
             ui.separator();
+            let gpu = matches!(&self.model, ModelState::Loaded(info) if info.device.starts_with("cuda"));
+            let memory = self.memory.describe(gpu);
+            ui.label(memory).on_hover_text(
+                "Memory: this process (RSS), the machine's free RAM, and the GPU when the model runs there",
+            );
+            ui.separator();
             ui.weak(format!("Output: {}", self.transport.output_name()));
             if !self.status.is_empty() {
                 ui.separator();
                 ui.label(&self.status);
             }
+        });
+    }
+
+    fn script_panel(&mut self, ui: &mut egui::Ui) {
+        egui::CollapsingHeader::new("Performance").default_open(true).show(ui, |ui| {
+            let out = script_form::show(ui, &self.script);
+            if let Some(script) = out.new_script {
+                self.set_script(script);
+            }
+            if let Some(cue) = out.insert {
+                let caret = editor::caret(ui.ctx()).unwrap_or_else(|| self.script.chars().count());
+                self.insert_cue(cue, caret);
+            }
+        });
+        ui.separator();
+        let marks = self.lint.marks();
+        let jump = self.pending_jump.take();
+        let select = self.pending_select.take();
+        egui::ScrollArea::vertical().id_salt("editor_scroll").show(ui, |ui| {
+            editor::show(ui, &mut self.script, &marks, jump, select);
         });
     }
 }
@@ -787,6 +854,9 @@ impl eframe::App for StudioApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         if ctx.input_mut(|i| i.consume_shortcut(&SAVE)) {
             self.save();
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&EXPORT)) && self.takes.live().next().is_some() {
+            self.open_export_dialog();
         }
         // Redo first: Ctrl+Z would also match Ctrl+Shift+Z.
         if ctx.input_mut(|i| i.consume_shortcut(&REDO)) {
@@ -807,12 +877,11 @@ impl eframe::App for StudioApp {
         if self.transport.is_playing() {
             ctx.request_repaint();
         }
-        if let Some(at) = self.last_edit {
-            if at.elapsed() >= DRAFT_DELAY {
-                self.write_draft();
-            } else {
-                ctx.request_repaint_after(DRAFT_DELAY - at.elapsed());
-            }
+        self.autosave(ctx);
+        self.memory.poll(ctx);
+        if ctx.input(|i| i.viewport().close_requested()) && !self.close_now && self.is_dirty() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.confirm_close = true;
         }
     }
 
@@ -823,11 +892,12 @@ impl eframe::App for StudioApp {
             .resizable(true)
             .default_size(250.0)
             .show(ui, |ui| self.lower_deck(ui));
-        egui::Panel::right("inspector")
-            .resizable(true)
-            .default_size(340.0)
-            .size_range(260.0..=560.0)
-            .show(ui, |ui| self.inspector(ui));
+        egui::Panel::right("inspector").resizable(true).default_size(340.0).size_range(260.0..=560.0).show(
+            ui,
+            |ui| {
+                egui::ScrollArea::vertical().id_salt("inspector_scroll").show(ui, |ui| self.inspector(ui));
+            },
+        );
         egui::Panel::bottom("plan").resizable(false).show(ui, |ui| {
             ui.add_space(4.0);
             self.problems(ui);
@@ -836,39 +906,15 @@ impl eframe::App for StudioApp {
             plan_ribbon::show(ui, &self.lint.report.plan);
             ui.add_space(4.0);
         });
-        egui::CentralPanel::default().show(ui, |ui| {
-            let marks = self.lint.marks();
-            let jump = self.pending_jump.take();
-            egui::ScrollArea::vertical().id_salt("editor_scroll").show(ui, |ui| {
-                if editor::show(ui, &mut self.script, &marks, jump) {
-                    self.last_edit = Some(Instant::now());
-                }
-            });
-        });
+        egui::CentralPanel::default().show(ui, |ui| self.script_panel(ui));
         self.refresh_lint();
+        self.windows(ui.ctx());
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
-        if self.script != self.saved_script {
-            self.write_draft();
+        // Closing with unsaved work (after "Don't save" the recovery is already gone) keeps it for next time.
+        if !self.close_now && self.is_dirty() {
+            self.write_recovery_now();
         }
     }
-}
-
-fn default_draft_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-    Some(base.join("promptbook").join("draft.xml"))
-}
-
-/// Write to a temporary file beside `path`, then rename: a crash or a full disk never leaves half a script.
-fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("xml.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }

@@ -51,8 +51,7 @@ impl StudioApp {
             ui.label(RichText::new("Takes").strong());
             let trashed = self.takes.trashed().count();
             if trashed > 0 && ui.small_button(format!("Empty trash ({trashed})")).clicked() {
-                let gone = self.takes.empty_trash();
-                self.status = format!("Deleted {gone} takes for good");
+                self.empty_trash();
             }
         });
         let numbers: Vec<u32> = self.takes.live().map(|t| t.number).collect();
@@ -272,5 +271,23 @@ impl StudioApp {
         if let Some(id) = audition {
             self.audition(id);
         }
+    }
+
+    /// Delete the trashed takes for good, their files included.
+    pub fn empty_trash(&mut self) {
+        let gone = self.takes.empty_trash();
+        let mut failed = Vec::new();
+        if let Some(project) = &self.project {
+            for number in &gone {
+                if let Err(err) = project.delete_take(*number) {
+                    failed.push(format!("{err:#}"));
+                }
+            }
+        }
+        self.status = if failed.is_empty() {
+            format!("Deleted {} takes for good", gone.len())
+        } else {
+            format!("Deleted {} takes; some files stayed: {}", gone.len(), failed.join("; "))
+        };
     }
 }

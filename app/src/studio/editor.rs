@@ -20,12 +20,34 @@ pub fn char_index_of(src: &str, line: usize, column: usize) -> usize {
     src.chars().count()
 }
 
-/// Draw the editor; returns true when the text changed this frame.
-pub fn show(ui: &mut egui::Ui, text: &mut String, marks: &[Mark], jump_to: Option<usize>) -> bool {
-    let id = egui::Id::unique(EDITOR_ID);
-    if let Some(char_index) = jump_to {
+fn editor_id() -> egui::Id {
+    egui::Id::unique(EDITOR_ID)
+}
+
+/// The caret's char index in the script editor, if the editor has been shown.
+pub fn caret(ctx: &egui::Context) -> Option<usize> {
+    let state = egui::text_edit::TextEditState::load(ctx, editor_id())?;
+    state.cursor.char_range().map(|r| r.primary.index.0)
+}
+
+/// Draw the editor, moving the caret to `jump_to` or selecting `select` (char indices) first; returns
+/// true when the text changed this frame.
+pub fn show(
+    ui: &mut egui::Ui,
+    text: &mut String,
+    marks: &[Mark],
+    jump_to: Option<usize>,
+    select: Option<std::ops::Range<usize>>,
+) -> bool {
+    let id = editor_id();
+    let range = match (jump_to, select) {
+        (_, Some(r)) => Some(CCursorRange::two(CCursor::new(r.start), CCursor::new(r.end))),
+        (Some(at), None) => Some(CCursorRange::one(CCursor::new(at))),
+        (None, None) => None,
+    };
+    if let Some(range) = range {
         let mut state = egui::text_edit::TextEditState::load(ui.ctx(), id).unwrap_or_default();
-        state.cursor.set_char_range(Some(CCursorRange::one(CCursor::new(char_index))));
+        state.cursor.set_char_range(Some(range));
         state.store(ui.ctx(), id);
         ui.memory_mut(|m| m.request_focus(id));
     }

@@ -4,24 +4,29 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod app;
+pub mod dialogs;
 mod editor;
 pub mod export;
 mod highlight;
 pub mod history;
 mod lint;
+pub mod memory;
 mod plan_ribbon;
 pub mod playback;
+pub mod project;
 pub mod queue;
+pub mod script_form;
+pub mod settings;
 pub mod takes;
 pub mod theme;
 pub mod waveform_view;
 
-pub use app::{ModelState, NO_MODEL_HELP, Side, StudioApp};
+pub use app::{ModelState, NO_MODEL_HELP, Side, StudioApp, WELCOME_SCRIPT};
 pub use lint::Lint;
 
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct StudioArgs {
-    /// A `<speak>` script to open.
+    /// A project folder (or its project.json) to open, or a `<speak>` script to start from.
     pub script: Option<PathBuf>,
     /// A folder with the model files instead of the Hugging Face cache (also `PROMPTBOOK_MODELS_DIR`).
     #[arg(long)]

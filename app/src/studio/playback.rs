@@ -88,6 +88,13 @@ impl Transport {
         }
     }
 
+    /// Nothing under the playhead (another project was opened).
+    pub fn unload(&mut self) {
+        self.stop();
+        self.audio = None;
+        self.loop_range = None;
+    }
+
     pub fn play(&mut self) {
         if self.audio.is_none() {
             return;

@@ -8,6 +8,7 @@ use promptbook_engine::clip_check::loudness;
 use promptbook_engine::pipeline::render::{GenerationRecord, Take};
 use promptbook_engine::pipeline::waveform::Waveform;
 
+use super::project::TakeEntry;
 use super::waveform_view::PeakPyramid;
 
 pub struct StudioTake {
@@ -49,18 +50,22 @@ impl StudioTake {
         format!("T{:02}", self.number)
     }
 
-    /// `(start_s, text)` of every chunk after the first. Rendered durations are before the final
-    /// long-silence shortening, so the marks are scaled to the take's real length.
+    /// `(start_s, text)` of every chunk: where the pipeline placed it in the joined, silence-shortened take.
     pub fn chunk_boundaries(&self) -> Vec<(f64, String)> {
-        let planned: f64 = self.record.chunks.iter().map(|c| c.rendered_duration_s).sum();
-        let scale = if planned > 0.0 { self.audio.duration_s() / planned } else { 1.0 };
-        let mut at = 0.0;
-        let mut out = Vec::new();
-        for chunk in &self.record.chunks {
-            out.push((at * scale, format!("{} · {}", chunk.index + 1, chunk.text)));
-            at += chunk.rendered_duration_s;
-        }
-        out
+        self.record.chunks.iter().map(|c| (c.start_s, format!("{} · {}", c.index + 1, c.text))).collect()
+    }
+
+    /// The frame span of every chunk in the take, in order.
+    pub fn chunk_spans(&self) -> Vec<(usize, usize)> {
+        let rate = f64::from(self.audio.sample_rate);
+        let frames = self.audio.frames();
+        let starts: Vec<usize> =
+            self.record.chunks.iter().map(|c| ((c.start_s * rate).round() as usize).min(frames)).collect();
+        starts
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| (s, starts.get(i + 1).copied().unwrap_or(frames).max(s)))
+            .collect()
     }
 }
 
@@ -77,6 +82,47 @@ impl Takes {
         self.next_number += 1;
         self.takes.push(StudioTake::from_take(self.next_number, take));
         self.next_number
+    }
+
+    /// Put back a take read from a project, with what the director set on it.
+    pub fn restore(&mut self, entry: &TakeEntry, take: Take) {
+        let mut restored = StudioTake::from_take(entry.number, take);
+        restored.name.clone_from(&entry.name);
+        restored.starred = entry.starred;
+        restored.note.clone_from(&entry.note);
+        restored.trashed = entry.trashed;
+        self.takes.push(restored);
+        self.takes.sort_by_key(|t| t.number);
+        self.next_number = self.next_number.max(entry.number);
+    }
+
+    /// The number the next take gets.
+    pub fn next_number(&self) -> u32 {
+        self.next_number + 1
+    }
+
+    /// Numbers are never reused, even after the trash is emptied and the project reopened.
+    pub fn reserve_numbers_below(&mut self, next: u32) {
+        self.next_number = self.next_number.max(next.saturating_sub(1));
+    }
+
+    /// What the project file keeps of each take.
+    pub fn entries(&self) -> Vec<TakeEntry> {
+        self.takes
+            .iter()
+            .map(|t| TakeEntry {
+                number: t.number,
+                name: t.name.clone(),
+                starred: t.starred,
+                note: t.note.clone(),
+                trashed: t.trashed,
+            })
+            .collect()
+    }
+
+    pub fn clear(&mut self) {
+        self.takes.clear();
+        self.next_number = 0;
     }
 
     /// Takes not in the trash.
@@ -107,11 +153,11 @@ impl Takes {
         }
     }
 
-    /// Forget every trashed take for good.
-    pub fn empty_trash(&mut self) -> usize {
-        let before = self.takes.len();
+    /// Forget every trashed take for good; returns their numbers.
+    pub fn empty_trash(&mut self) -> Vec<u32> {
+        let gone = self.trashed().map(|t| t.number).collect();
         self.takes.retain(|t| !t.trashed);
-        before - self.takes.len()
+        gone
     }
 }
 

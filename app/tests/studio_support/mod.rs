@@ -87,9 +87,7 @@ pub const VALID: &str = r#"<speak voice="Deep male voice, gravitas" scene="A dim
 
 pub fn harness(script: &str) -> Harness<'static, StudioApp> {
     let script = script.to_string();
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |_cc| StudioApp::with_script(script, None))
+    Harness::builder().with_size([1280.0, 800.0]).build_eframe(move |_cc| StudioApp::with_script(script))
 }
 
 /// A studio with the stand-in model loaded.

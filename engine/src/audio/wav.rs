@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use super::{AudioBuffer, AudioError};
 
 /// How samples are stored in a written WAV file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WavSampleFormat {
     /// 16-bit integer PCM (×32767, rounded, clamped to ±1.0 first).
     Pcm16,

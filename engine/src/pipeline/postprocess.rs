@@ -40,16 +40,28 @@ pub fn shorten_long_silence(
     target_duration_s: f64,
     threshold_db: f64,
 ) -> Waveform {
+    shorten_long_silence_mapped(x, max_duration_s, target_duration_s, threshold_db).0
+}
+
+/// [`shorten_long_silence`] that also says what it cut, so positions in `x` (chunk starts) can be found
+/// in the output with [`SilenceCuts::map_frame`].
+pub fn shorten_long_silence_mapped(
+    x: &Waveform,
+    max_duration_s: f64,
+    target_duration_s: f64,
+    threshold_db: f64,
+) -> (Waveform, SilenceCuts) {
     let sr = f64::from(x.sample_rate);
     let threshold = 10f64.powf(threshold_db / 20.0);
     let window = (0.02 * sr) as usize;
     let len = x.frames();
+    let target = (target_duration_s * sr) as usize;
+    let none = SilenceCuts { regions: Vec::new(), keep: target };
     if window == 0 || len < window {
-        return x.clone();
+        return (x.clone(), none);
     }
     let energies = window_peaks(&x.mono_mix(), window);
     let max_len = (max_duration_s * sr) as usize;
-    let target = (target_duration_s * sr) as usize;
     let mut regions = Vec::new();
     let mut start = None;
     for (k, &e) in energies.iter().enumerate() {
@@ -68,17 +80,43 @@ pub fn shorten_long_silence(
     }
     regions.retain(|&(s, e)| e - s > max_len);
     if regions.is_empty() {
-        return x.clone();
+        return (x.clone(), none);
     }
     let mut out = Waveform::new(x.sample_rate, vec![Vec::new(); x.channel_count()]);
     let mut prev_end = 0;
-    for (s, e) in regions {
+    for &(s, e) in &regions {
         out.append(&x.slice(prev_end, s));
         out.append(&x.slice(s, (s + target).min(len)));
         prev_end = e;
     }
     out.append(&x.slice(prev_end, len));
-    out
+    (out, SilenceCuts { regions, keep: target })
+}
+
+/// The silent regions `[start, end)` that [`shorten_long_silence_mapped`] cut down to their first `keep` frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilenceCuts {
+    pub regions: Vec<(usize, usize)>,
+    pub keep: usize,
+}
+
+impl SilenceCuts {
+    /// Where input frame `frame` lands in the output; a frame inside a cut lands at most `keep` into it.
+    pub fn map_frame(&self, frame: usize) -> usize {
+        let mut removed = 0;
+        for &(s, e) in &self.regions {
+            let kept_end = (s + self.keep).min(e);
+            if frame >= e {
+                removed += e - kept_end;
+            } else if frame > kept_end {
+                removed += frame - kept_end;
+                break;
+            } else {
+                break;
+            }
+        }
+        frame - removed
+    }
 }
 
 /// `normalize_volume(x, sr, target_lufs=-23)`: RMS-based (not BS.1770), gain clamped to [0.1, 10], then a
@@ -218,5 +256,23 @@ mod tests {
         assert_eq!(ensure_stereo(&s), s);
         let three = Waveform::new(1, vec![vec![1.0]; 3]);
         assert_eq!(to_mono(&three), three);
+    }
+
+    #[test]
+    fn mapped_cuts_land_chunk_starts_where_the_output_has_them() {
+        let sr = 1000;
+        let loud = |n: usize| (0..n).map(|i| if i % 2 == 0 { 0.5 } else { -0.5 }).collect::<Vec<f32>>();
+        // 1 s loud, 3 s silence, 1 s loud (a chunk starts here), 0.5 s silence, 1 s loud.
+        let signal = cat(&[loud(1000), vec![0.0; 3000], loud(1000), vec![0.0; 500], loud(1000)]);
+        let x = Waveform::mono(sr, signal.clone());
+        let (out, cuts) = shorten_long_silence_mapped(&x, 1.0, 0.3, -35.0);
+        assert_eq!(out, shorten_long_silence(&x, 1.0, 0.3, -35.0));
+        assert_eq!(cuts.regions.len(), 1);
+        let start = cuts.map_frame(4000);
+        assert_eq!(out.channels[0][start..start + 1000], signal[4000..5000]);
+        assert_eq!(cuts.map_frame(0), 0);
+        assert_eq!(cuts.map_frame(signal.len()), out.frames());
+        // Inside the cut: no further than the kept 0.3 s into it.
+        assert_eq!(cuts.map_frame(2500), cuts.map_frame(1000) + 300);
     }
 }

@@ -92,6 +92,9 @@ pub struct ChunkRecord {
     pub seed: i64,
     pub planned_duration_s: f64,
     pub rendered_duration_s: f64,
+    /// Where this chunk starts in the take, after trimming, joining and silence shortening.
+    #[serde(default)]
+    pub start_s: f64,
     pub reference: ReferenceSource,
     /// Latent frames of the reference (76 for a 3 s tail).
     pub reference_latent_frames: Option<usize>,
@@ -235,6 +238,7 @@ pub fn render(
             seed: *seed,
             planned_duration_s: *duration_s,
             rendered_duration_s: audio.duration_s(),
+            start_s: 0.0,
             reference: reference.as_ref().map_or(ReferenceSource::None, |(_, s)| *s),
             reference_latent_frames: reference.as_ref().map(|(l, _)| l.frames),
             latent_frames: latent.frames,
@@ -260,18 +264,23 @@ pub fn render(
     }
 
     let mut joined = Waveform::new(info.sample_rate, Vec::new());
+    let mut starts = Vec::with_capacity(of);
     for chunk in &cleaned {
+        starts.push(joined.frames());
         joined.append(chunk);
     }
-    let joined = match request.mode {
+    let (joined, cuts) = match request.mode {
         RenderMode::Generate => {
-            postprocess::shorten_long_silence(&joined, max_pause_s, 0.6 * max_pause_s, -35.0)
+            postprocess::shorten_long_silence_mapped(&joined, max_pause_s, 0.6 * max_pause_s, -35.0)
         }
         RenderMode::VoiceDesign => {
-            let shortened = postprocess::shorten_long_silence(&joined, 1.0, 0.3, -35.0);
-            postprocess::normalize_volume(&shortened, -23.0).0
+            let (shortened, cuts) = postprocess::shorten_long_silence_mapped(&joined, 1.0, 0.3, -35.0);
+            (postprocess::normalize_volume(&shortened, -23.0).0, cuts)
         }
     };
+    for (record, start) in records.iter_mut().zip(starts) {
+        record.start_s = cuts.map_frame(start) as f64 / f64::from(joined.sample_rate);
+    }
     let audio = postprocess::ensure_stereo(&joined);
 
     let render_seconds = started.elapsed().as_secs_f64();

@@ -19,6 +19,8 @@ use crate::plan::{DEFAULT_PACE, MAX_CHUNK_DURATION_S, expand_sentence};
 pub const ALLOWED_ATTRIBUTES: [&str; 5] = ["voice", "scene", "language", "gender", "shot"];
 /// Elements allowed inside `<speak>`.
 pub const ALLOWED_CHILDREN: [&str; 2] = ["action", "sound"];
+/// The `gender` values the validator accepts (after stripping whitespace).
+pub const GENDERS: [&str; 2] = ["male", "female"];
 /// The `shot` values the compiler knows.
 pub const SHOTS: [&str; 3] = ["closeup", "wide", "scene"];
 /// Language codes offered by the reference UIs (the Gradio app's 20 plus Swahili from ComfyUI).
@@ -169,7 +171,7 @@ pub(crate) fn check_reference(src: &str) -> Checked {
     if root.get("voice").is_none_or(|v| py_strip(v).is_empty()) {
         errors.push(error("Missing required 'voice' attribute on <speak>".into(), attr_span("voice")));
     }
-    if root.get("gender").is_none_or(|g| g.is_empty() || !matches!(py_strip(g), "male" | "female")) {
+    if root.get("gender").is_none_or(|g| g.is_empty() || !GENDERS.contains(&py_strip(g))) {
         let message = "Missing or invalid 'gender' attribute on <speak>. Must be 'male' or 'female'";
         errors.push(error(message.into(), attr_span("gender")));
     }

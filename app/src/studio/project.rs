@@ -1,0 +1,440 @@
+//! A project is a folder: `project.json` (settings and the take list), `script.xml`, `takes/` (one WAV and
+//! one generation record per take, written as soon as the take exists), `refs/` (reference voices),
+//! `exports/`, and `.recovery.json` while there are unsaved changes. Every file is written to a temporary
+//! name and renamed, so a crash or a full disk never leaves half a file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use promptbook_engine::audio::AudioBuffer;
+use promptbook_engine::audio::wav::{WavSampleFormat, read_wav, write_bytes_atomically, write_wav};
+use promptbook_engine::pipeline::render::{GenerationRecord, Take};
+use promptbook_engine::pipeline::waveform::Waveform;
+use serde::{Deserialize, Serialize};
+
+use super::settings::RenderSettings;
+
+pub const PROJECT_FILE: &str = "project.json";
+pub const SCRIPT_FILE: &str = "script.xml";
+pub const RECOVERY_FILE: &str = ".recovery.json";
+pub const TAKES_DIR: &str = "takes";
+pub const REFS_DIR: &str = "refs";
+pub const EXPORTS_DIR: &str = "exports";
+/// Bumped when an old studio could no longer read the file correctly.
+pub const FORMAT_VERSION: u32 = 1;
+/// Recent projects kept in the File menu.
+const RECENT_LIMIT: usize = 10;
+
+/// The per-take facts a director can change (the audio and record never change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TakeEntry {
+    pub number: u32,
+    pub name: String,
+    #[serde(default)]
+    pub starred: bool,
+    #[serde(default)]
+    pub note: String,
+    #[serde(default)]
+    pub trashed: bool,
+}
+
+/// `project.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectState {
+    pub format_version: u32,
+    /// The line's name in export file names (`{project}_{line}_T01.wav`).
+    #[serde(default = "default_line")]
+    pub line: String,
+    #[serde(default)]
+    pub settings: RenderSettings,
+    /// A file in `refs/` that conditions the first chunk, if any.
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(default = "default_export_format")]
+    pub export_format: WavSampleFormat,
+    #[serde(default)]
+    pub takes: Vec<TakeEntry>,
+    /// The number the next take gets; numbers are never reused.
+    #[serde(default)]
+    pub next_take: u32,
+}
+
+fn default_line() -> String {
+    "line01".into()
+}
+
+fn default_export_format() -> WavSampleFormat {
+    WavSampleFormat::Pcm24
+}
+
+impl Default for ProjectState {
+    fn default() -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            line: default_line(),
+            settings: RenderSettings::default(),
+            reference: None,
+            export_format: default_export_format(),
+            takes: Vec::new(),
+            next_take: 1,
+        }
+    }
+}
+
+/// Unsaved work, written a moment after each change and removed by a save.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    pub written_unix_s: u64,
+    pub script: String,
+    pub state: ProjectState,
+}
+
+/// An open project folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    pub dir: PathBuf,
+}
+
+/// What [`Project::open`] found.
+pub struct Opened {
+    pub project: Project,
+    pub state: ProjectState,
+    pub script: String,
+    /// Unsaved work left by a session that did not close cleanly (differs from what was saved).
+    pub recovery: Option<Recovery>,
+}
+
+impl Project {
+    /// Create a new project in `dir` (made if missing), holding `script`.
+    pub fn create(dir: &Path, script: &str, state: &ProjectState) -> anyhow::Result<Project> {
+        if dir.join(PROJECT_FILE).exists() {
+            bail!("{} is already a Promptbook project: open it instead", dir.display());
+        }
+        let project = Project { dir: dir.to_path_buf() };
+        project.make_folders()?;
+        project.save(script, state)?;
+        Ok(project)
+    }
+
+    /// Open the project in `dir` (or the folder of a `project.json` path).
+    pub fn open(path: &Path) -> anyhow::Result<Opened> {
+        let dir = if path.file_name().is_some_and(|n| n == PROJECT_FILE) {
+            path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        } else {
+            path.to_path_buf()
+        };
+        let file = dir.join(PROJECT_FILE);
+        let text = std::fs::read_to_string(&file).with_context(|| {
+            format!("{} is not a Promptbook project (cannot read {PROJECT_FILE})", dir.display())
+        })?;
+        let mut state: ProjectState = serde_json::from_str(&text)
+            .with_context(|| format!("{} is damaged; nothing was changed", file.display()))?;
+        if state.format_version > FORMAT_VERSION {
+            bail!(
+                "{} was written by a newer Promptbook (format {}); update the studio to open it",
+                file.display(),
+                state.format_version
+            );
+        }
+        state.settings = state.settings.clamped();
+        let script_path = dir.join(SCRIPT_FILE);
+        let script = std::fs::read_to_string(&script_path)
+            .with_context(|| format!("cannot read the script {}", script_path.display()))?;
+        let project = Project { dir };
+        project.make_folders()?;
+        let recovery = project.read_recovery().filter(|r| r.script != script || r.state != state);
+        Ok(Opened { project, state, script, recovery })
+    }
+
+    fn make_folders(&self) -> anyhow::Result<()> {
+        for sub in [TAKES_DIR, REFS_DIR, EXPORTS_DIR] {
+            let path = self.dir.join(sub);
+            std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The folder's name, used in export file names and the title.
+    pub fn name(&self) -> String {
+        self.dir.file_name().map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned())
+    }
+
+    pub fn refs_dir(&self) -> PathBuf {
+        self.dir.join(REFS_DIR)
+    }
+
+    pub fn exports_dir(&self) -> PathBuf {
+        self.dir.join(EXPORTS_DIR)
+    }
+
+    /// Write the script and `project.json`; the recovery file is no longer needed after that.
+    pub fn save(&self, script: &str, state: &ProjectState) -> anyhow::Result<()> {
+        write_bytes_atomically(&self.dir.join(SCRIPT_FILE), script.as_bytes())?;
+        let json = serde_json::to_vec_pretty(state)?;
+        write_bytes_atomically(&self.dir.join(PROJECT_FILE), &json)?;
+        self.clear_recovery();
+        Ok(())
+    }
+
+    /// Copy the project's takes, references and exports into `dir` and save there; returns the new project.
+    pub fn save_as(&self, dir: &Path, script: &str, state: &ProjectState) -> anyhow::Result<Project> {
+        if dir == self.dir {
+            self.save(script, state)?;
+            return Ok(self.clone());
+        }
+        if dir.join(PROJECT_FILE).exists() {
+            bail!("{} already holds a project; choose an empty folder", dir.display());
+        }
+        let target = Project { dir: dir.to_path_buf() };
+        target.make_folders()?;
+        for sub in [TAKES_DIR, REFS_DIR, EXPORTS_DIR] {
+            let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else { continue };
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_file()) {
+                    let to = dir.join(sub).join(entry.file_name());
+                    std::fs::copy(entry.path(), &to)
+                        .with_context(|| format!("cannot copy to {}", to.display()))?;
+                }
+            }
+        }
+        target.save(script, state)?;
+        Ok(target)
+    }
+
+    fn take_stem(&self, number: u32) -> PathBuf {
+        self.dir.join(TAKES_DIR).join(format!("T{number:02}"))
+    }
+
+    /// Keep a finished take on disk: `takes/Tnn.wav` (32-bit float, lossless) and `takes/Tnn.json`.
+    pub fn write_take(&self, number: u32, take: &Take) -> anyhow::Result<()> {
+        let stem = self.take_stem(number);
+        let json = serde_json::to_vec_pretty(&take.record)?;
+        write_bytes_atomically(&stem.with_extension("json"), &json)?;
+        let audio = AudioBuffer::new(take.audio.sample_rate, take.audio.channels.clone())?;
+        write_wav(&stem.with_extension("wav"), &audio, WavSampleFormat::Float32)?;
+        Ok(())
+    }
+
+    /// Read take `number` back.
+    pub fn read_take(&self, number: u32) -> anyhow::Result<Take> {
+        let stem = self.take_stem(number);
+        let json_path = stem.with_extension("json");
+        let text = std::fs::read_to_string(&json_path)
+            .with_context(|| format!("take T{number:02}: cannot read {}", json_path.display()))?;
+        let record: GenerationRecord = serde_json::from_str(&text)
+            .with_context(|| format!("take T{number:02}: {} is damaged", json_path.display()))?;
+        let wav_path = stem.with_extension("wav");
+        let audio =
+            read_wav(&wav_path).with_context(|| format!("take T{number:02}: cannot read its audio"))?;
+        Ok(Take { audio: Waveform::new(audio.sample_rate(), audio.into_channels()), record })
+    }
+
+    /// Remove a take's files for good (emptying the trash).
+    pub fn delete_take(&self, number: u32) -> anyhow::Result<()> {
+        let stem = self.take_stem(number);
+        for ext in ["wav", "json"] {
+            let path = stem.with_extension(ext);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot delete {}", path.display()));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn write_recovery(&self, script: &str, state: &ProjectState) -> anyhow::Result<()> {
+        let recovery =
+            Recovery { written_unix_s: unix_now(), script: script.to_string(), state: state.clone() };
+        write_bytes_atomically(&self.dir.join(RECOVERY_FILE), &serde_json::to_vec(&recovery)?)?;
+        Ok(())
+    }
+
+    pub fn read_recovery(&self) -> Option<Recovery> {
+        let text = std::fs::read_to_string(self.dir.join(RECOVERY_FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn clear_recovery(&self) {
+        let _ = std::fs::remove_file(self.dir.join(RECOVERY_FILE));
+    }
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Where the studio keeps its own files (`$XDG_DATA_HOME/promptbook`, else `~/.local/share/promptbook`).
+pub fn data_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(base.join("promptbook"))
+}
+
+/// The scratch project used until the director saves somewhere else.
+pub fn scratch_dir() -> Option<PathBuf> {
+    data_dir().map(|d| d.join("untitled"))
+}
+
+/// The recently opened projects, newest first, kept in `recent.json` beside the scratch project.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecentProjects {
+    file: Option<PathBuf>,
+    pub dirs: Vec<PathBuf>,
+}
+
+impl RecentProjects {
+    /// The list in `file` (an unreadable list is an empty one: it is a convenience, not data).
+    pub fn load(file: Option<PathBuf>) -> Self {
+        let dirs = file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| serde_json::from_str::<Vec<PathBuf>>(&t).ok())
+            .unwrap_or_default();
+        Self { file, dirs }
+    }
+
+    pub fn default_file() -> Option<PathBuf> {
+        data_dir().map(|d| d.join("recent.json"))
+    }
+
+    /// Put `dir` first and write the list; returns why it could not be written.
+    pub fn push(&mut self, dir: &Path) -> anyhow::Result<()> {
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        self.dirs.retain(|d| *d != dir);
+        self.dirs.insert(0, dir);
+        self.dirs.truncate(RECENT_LIMIT);
+        if let Some(file) = &self.file {
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            write_bytes_atomically(file, &serde_json::to_vec_pretty(&self.dirs)?)?;
+        }
+        Ok(())
+    }
+
+    /// Projects in the list that still exist.
+    pub fn existing(&self) -> impl Iterator<Item = &PathBuf> {
+        self.dirs.iter().filter(|d| d.join(PROJECT_FILE).is_file())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("promptbook-project-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn take(seconds: f64) -> Take {
+        let n = (seconds * 48_000.0) as usize;
+        let tone: Vec<f32> = (0..n).map(|i| (i as f32 * 0.01).sin() * 0.25).collect();
+        let record: GenerationRecord = serde_json::from_value(serde_json::json!({
+            "promptbook_version": "0.1.0", "created_unix_s": 1, "script": "<speak/>", "mode": "generate",
+            "base_seed": 7, "pace": 1.5, "estimator": "default", "max_pause_s": 1.5, "chunks": [],
+            "stages": [], "model": {"device": "cpu", "dtype": "f32", "files": [], "weight_bytes": 0,
+            "sample_rate": 48000, "steps": 8}, "sample_rate": 48000, "channels": 2, "duration_s": seconds,
+            "render_seconds": 1.0, "real_time_factor": 1.0
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        Take { audio: Waveform::new(48_000, vec![tone.clone(), tone]), record }
+    }
+
+    #[test]
+    fn a_project_round_trips_its_script_state_and_takes() -> anyhow::Result<()> {
+        let dir = temp("roundtrip");
+        let mut state = ProjectState::default();
+        state.settings.pace = 2.0;
+        let project = Project::create(&dir, "<speak/>", &state)?;
+        let original = take(0.5);
+        project.write_take(1, &original)?;
+        state.takes.push(TakeEntry {
+            number: 1,
+            name: "Softer".into(),
+            starred: true,
+            note: "keep".into(),
+            trashed: false,
+        });
+        state.next_take = 2;
+        project.save("<speak voice=\"x\"/>", &state)?;
+        let opened = Project::open(&dir)?;
+        assert_eq!(opened.state, state);
+        assert_eq!(opened.script, "<speak voice=\"x\"/>");
+        assert!(opened.recovery.is_none());
+        let back = project.read_take(1)?;
+        assert_eq!(back.audio, original.audio, "takes are stored losslessly");
+        assert_eq!(back.record, original.record);
+        assert!(Project::create(&dir, "", &state).is_err(), "never overwrite a project");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn unsaved_work_is_offered_back_and_a_save_clears_it() -> anyhow::Result<()> {
+        let dir = temp("recovery");
+        let state = ProjectState::default();
+        let project = Project::create(&dir, "saved", &state)?;
+        project.write_recovery("unsaved edit", &state)?;
+        let opened = Project::open(&dir)?;
+        assert_eq!(opened.recovery.map(|r| r.script).as_deref(), Some("unsaved edit"));
+        project.save("unsaved edit", &state)?;
+        assert!(Project::open(&dir)?.recovery.is_none());
+        // A recovery identical to the saved project is not worth offering.
+        project.write_recovery("unsaved edit", &state)?;
+        assert!(Project::open(&dir)?.recovery.is_none());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn damaged_or_foreign_folders_are_refused_with_the_file_named() -> anyhow::Result<()> {
+        let dir = temp("damaged");
+        std::fs::create_dir_all(&dir)?;
+        let err = Project::open(&dir).err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(err.contains("is not a Promptbook project"), "{err}");
+        std::fs::write(dir.join(PROJECT_FILE), "{ not json")?;
+        let err = Project::open(&dir).err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(err.contains("project.json is damaged"), "{err}");
+        std::fs::write(dir.join(PROJECT_FILE), r#"{"format_version": 99}"#)?;
+        let err = Project::open(&dir).err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(err.contains("newer Promptbook"), "{err}");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn save_as_carries_the_takes_along() -> anyhow::Result<()> {
+        let (a, b) = (temp("save-as-a"), temp("save-as-b"));
+        let state = ProjectState::default();
+        let project = Project::create(&a, "s", &state)?;
+        project.write_take(1, &take(0.1))?;
+        let moved = project.save_as(&b, "s2", &state)?;
+        assert_eq!(moved.read_take(1)?.audio.frames(), 4800);
+        assert_eq!(Project::open(&b)?.script, "s2");
+        moved.delete_take(1)?;
+        assert!(moved.read_take(1).is_err());
+        std::fs::remove_dir_all(&a)?;
+        std::fs::remove_dir_all(&b)?;
+        Ok(())
+    }
+
+    #[test]
+    fn recent_projects_are_newest_first_without_duplicates() -> anyhow::Result<()> {
+        let dir = temp("recent");
+        let file = dir.join("recent.json");
+        let mut recent = RecentProjects::load(Some(file.clone()));
+        for name in ["one", "two", "one"] {
+            recent.push(&dir.join(name))?;
+        }
+        let loaded = RecentProjects::load(Some(file));
+        assert_eq!(loaded.dirs, [dir.join("one"), dir.join("two")]);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}
