@@ -70,3 +70,19 @@ fn presets_menu_loads_a_preset() {
     assert_eq!(harness.state().script(), first.xml());
     assert!(harness.state().lint().report.valid);
 }
+
+#[test]
+fn fixing_a_broken_script_brings_the_plan_back() {
+    let broken = VALID.replace(" gender=\"male\"", "");
+    let mut harness = harness(&broken);
+    harness.run();
+    assert!(!harness.state().lint().report.valid);
+    let problem = harness.state().lint().problems[0].clone();
+    assert!(problem.message.contains("gender"), "{}", problem.message);
+    harness.get_by_label_contains(&format!("{}:{}  error:", problem.line, problem.column));
+    assert!(harness.query_by_label_contains("Chunk 1 ·").is_none(), "no plan while the script is broken");
+    harness.state_mut().set_script(VALID.to_string());
+    harness.run();
+    harness.get_by_label("No problems.");
+    harness.get_by_label_contains("Chunk 1 ·");
+}

@@ -23,6 +23,8 @@ mod inspector;
 #[path = "project_ops.rs"]
 mod project_ops;
 
+pub use export_dialog::{ExportDialog, ExportTakes};
+
 use super::dialogs::{FileDialogs, NativeDialogs};
 use super::history::History;
 use super::lint::Lint;

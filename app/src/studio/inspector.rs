@@ -41,16 +41,15 @@ impl StudioApp {
                 .labelled_by(pace_label.id)
                 .on_hover_text("Duration multiplier used for planning; the reference default is 1.5");
             ui.end_row();
-            let takes_label = ui.label("Takes");
+            let takes_label = ui.label("Takes per render");
             ui.add(egui::Slider::new(&mut self.settings.takes, 1..=MAX_TAKES_PER_RENDER).suffix(" ×"))
                 .labelled_by(takes_label.id)
                 .on_hover_text("Renders queued per click, with seeds seed, seed+1, ...");
             ui.end_row();
-            let mode_label = ui.label("Mode");
+            ui.label("Mode");
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.settings.mode, RenderMode::Generate, "Generate")
-                    .on_hover_text("Render the whole script, chunk by chunk, with voice continuity")
-                    .labelled_by(mode_label.id);
+                    .on_hover_text("Render the whole script, chunk by chunk, with voice continuity");
                 ui.selectable_value(&mut self.settings.mode, RenderMode::VoiceDesign, "Voice design")
                     .on_hover_text("One 15 s sample of the voice description, to audition a voice");
             });

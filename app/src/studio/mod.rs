@@ -21,7 +21,7 @@ pub mod takes;
 pub mod theme;
 pub mod waveform_view;
 
-pub use app::{ModelState, NO_MODEL_HELP, Side, StudioApp, WELCOME_SCRIPT};
+pub use app::{ExportDialog, ExportTakes, ModelState, NO_MODEL_HELP, Side, StudioApp, WELCOME_SCRIPT};
 pub use lint::Lint;
 
 #[derive(Debug, Default, Clone, clap::Args)]
