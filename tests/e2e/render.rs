@@ -122,6 +122,119 @@ fn three_chunk_render_follows_the_plan_with_voice_continuity() {
     }
     assert!(record["real_time_factor"].as_f64().unwrap() > 0.0);
     assert!(record["stages"].as_array().unwrap().iter().all(|s| s["ran"] == false));
+    // Each chunk's place in the take: the first at 0, then increasing, all inside the take.
+    let starts: Vec<f64> = chunks.iter().map(|c| c["start_s"].as_f64().unwrap()).collect();
+    assert_eq!(starts[0], 0.0);
+    assert!(starts.windows(2).all(|w| w[0] < w[1]) && starts[2] < duration, "{starts:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A 16-bit mono WAV of a gliding tone, by hand (the e2e crate writes files the way a user would get them).
+fn write_tone_wav(path: &Path, rate: u32, seconds: f64) {
+    let n = (seconds * f64::from(rate)) as usize;
+    let data: Vec<u8> = (0..n)
+        .flat_map(|i| {
+            let t = i as f64 / f64::from(rate);
+            let s = (0.3 * (2.0 * std::f64::consts::PI * (150.0 + 40.0 * t) * t).sin() * 32767.0) as i16;
+            s.to_le_bytes()
+        })
+        .collect();
+    let mut bytes = Vec::with_capacity(44 + data.len());
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    bytes.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    bytes.extend_from_slice(&1u16.to_le_bytes()); // mono
+    bytes.extend_from_slice(&rate.to_le_bytes());
+    bytes.extend_from_slice(&(rate * 2).to_le_bytes());
+    bytes.extend_from_slice(&2u16.to_le_bytes());
+    bytes.extend_from_slice(&16u16.to_le_bytes());
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&data);
+    std::fs::write(path, bytes).expect("write the reference clip");
+}
+
+fn render_args<'a>(script: &'a Path, wav: &'a Path, models: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "render",
+        script.to_str().expect("UTF-8 temp path"),
+        "-o",
+        wav.to_str().expect("UTF-8 temp path"),
+        "--models-dir",
+        models.to_str().expect("UTF-8 temp path"),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn a_reference_clip_conditions_the_first_chunk_and_voice_design_renders_one_sample() {
+    let dir = scratch("reference");
+    let models = make_model(&dir);
+    let script = dir.join("line.xml");
+    std::fs::write(
+        &script,
+        r#"<speak voice="A bright young voice" gender="female">Good morning, and welcome aboard.</speak>"#,
+    )
+    .unwrap();
+    // 5 s at 44.1 kHz: resampled to the encoder's 16 kHz → 500 mel frames → 126 latent frames.
+    let clip = dir.join("voice.wav");
+    write_tone_wav(&clip, 44_100, 5.0);
+    let wav = dir.join("with-ref.wav");
+    let out = run(
+        &render_args(&script, &wav, &models, &["--reference", clip.to_str().unwrap(), "--seed", "7"]),
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("with-ref.json")).unwrap()).unwrap();
+    assert_eq!(record["chunks"][0]["reference"], "user_clip");
+    assert_eq!(record["chunks"][0]["reference_latent_frames"].as_u64(), Some(126));
+
+    let wav = dir.join("design.wav");
+    let out = run(&render_args(&script, &wav, &models, &["--mode", "voice_design", "--seed", "7"]), None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("design.json")).unwrap()).unwrap();
+    assert_eq!(record["mode"], "voice_design");
+    assert_eq!(record["chunks"].as_array().map(Vec::len), Some(1));
+    assert_eq!(record["chunks"][0]["planned_duration_s"].as_f64(), Some(15.0));
+    assert_eq!(record["chunks"][0]["reference"], "none");
+
+    // A broken clip is named, and nothing is written.
+    std::fs::write(&clip, b"RIFF not really").unwrap();
+    let wav = dir.join("broken-ref.wav");
+    let out = run(&render_args(&script, &wav, &models, &["--reference", clip.to_str().unwrap()]), None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("voice.wav"), "{}", stderr(&out));
+    assert!(!wav.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_the_render_and_writes_nothing() {
+    use std::process::{Command, Stdio};
+    let dir = scratch("interrupt");
+    let models = make_model(&dir);
+    let script = dir.join("three.xml");
+    std::fs::write(&script, THREE_CHUNKS).unwrap();
+    let wav = dir.join("never.wav");
+    let child = Command::new(promptbook_e2e::promptbook_bin())
+        .args(render_args(&script, &wav, &models, &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn promptbook");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("run kill");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("wait for promptbook");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing was written"), "{}", stderr(&out));
+    assert!(!wav.exists() && !dir.join("never.json").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -64,6 +66,10 @@ pub enum FormatArg {
 
 /// How long the command line waits for the engine before concluding it is stuck.
 const ENGINE_SILENCE_LIMIT: Duration = Duration::from_secs(3600);
+/// How often the wait for engine events looks at Ctrl-C.
+const POLL: Duration = Duration::from_millis(100);
+/// Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+const INTERRUPTED: u8 = 130;
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let script = std::fs::read_to_string(&args.script)
@@ -86,6 +92,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let reference = args.reference.as_ref().map(|path| read_reference(path)).transpose()?;
     let device = DeviceKind::parse(&args.device).context("--device must be cpu, cuda or metal")?;
 
+    let interrupted = interrupt_flag();
+    let mut waiter = EventWaiter::default();
     let mut engine = EngineHandle::spawn(|| {}).context("cannot start the engine thread")?;
     let bar = ProgressBar::new_spinner();
     bar.set_style(
@@ -97,7 +105,13 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         .load(Box::new(ScenemaLoader { models_dir: args.models_dir.clone(), device }))
         .context("engine")?;
     loop {
-        match next_event(&engine)? {
+        if interrupted.load(Ordering::SeqCst) {
+            bar.finish_and_clear();
+            eprintln!("promptbook: interrupted while loading the model; nothing was written");
+            return Ok(ExitCode::from(INTERRUPTED));
+        }
+        let Some(event) = waiter.next(&engine)? else { continue };
+        match event {
             EngineEvent::LoadProgress { id, message, .. } if id == load_id => bar.set_message(message),
             EngineEvent::Loaded { id, info } if id == load_id => {
                 bar.println(format!(
@@ -123,8 +137,16 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     };
     let request = RenderRequest { script, seed: args.seed, pace: args.pace, mode, estimator, reference };
     let render_id = engine.render(request).context("engine")?;
+    let mut cancel_sent = false;
     let take = loop {
-        match next_event(&engine)? {
+        if interrupted.load(Ordering::SeqCst) && !cancel_sent {
+            // The engine stops within one sampler step; a second Ctrl-C ends the process at once.
+            bar.println("interrupted: cancelling the render (Ctrl-C again to quit at once)");
+            engine.cancel(render_id).context("engine")?;
+            cancel_sent = true;
+        }
+        let Some(event) = waiter.next(&engine)? else { continue };
+        match event {
             EngineEvent::ChunkStarted { id, index, of, text } if id == render_id => {
                 if bar.length().is_none() {
                     bar.set_length((of * 8) as u64);
@@ -149,7 +171,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
             }
             EngineEvent::Cancelled { id } if id == render_id => {
                 bar.finish_and_clear();
-                bail!("render cancelled");
+                eprintln!("promptbook: render cancelled; nothing was written");
+                return Ok(ExitCode::from(INTERRUPTED));
             }
             _ => {}
         }
@@ -183,10 +206,42 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn next_event(engine: &EngineHandle) -> anyhow::Result<EngineEvent> {
-    engine
-        .wait_event(ENGINE_SILENCE_LIMIT)
-        .context("the engine stopped answering (no event for an hour); giving up")
+/// Waits for engine events in short slices so the caller can look at Ctrl-C in between.
+#[derive(Default)]
+struct EventWaiter {
+    quiet_since: Option<Instant>,
+}
+
+impl EventWaiter {
+    /// The next event, or `None` after [`POLL`]; fails when the engine has said nothing for
+    /// [`ENGINE_SILENCE_LIMIT`].
+    fn next(&mut self, engine: &EngineHandle) -> anyhow::Result<Option<EngineEvent>> {
+        if let Some(event) = engine.wait_event(POLL) {
+            self.quiet_since = None;
+            return Ok(Some(event));
+        }
+        let since = *self.quiet_since.get_or_insert_with(Instant::now);
+        anyhow::ensure!(
+            since.elapsed() < ENGINE_SILENCE_LIMIT,
+            "the engine stopped answering (no event for an hour); giving up"
+        );
+        Ok(None)
+    }
+}
+
+/// Set by the first Ctrl-C; the second one exits with the usual status.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    let installed = ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(INTERRUPTED));
+        }
+    });
+    if let Err(err) = installed {
+        eprintln!("promptbook: Ctrl-C will not cancel cleanly: {err}");
+    }
+    flag
 }
 
 fn read_reference(path: &Path) -> anyhow::Result<Waveform> {
