@@ -137,8 +137,9 @@ fn the_export_window_writes_full_mixes_and_chunk_files_with_records() {
     render_one(&mut h);
     h.state_mut().takes_mut().get_mut(2).unwrap().starred = true;
     *h.state_mut().export_format_mut() = WavSampleFormat::Pcm16;
-    h.state_mut().open_export_dialog();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::E);
     h.run();
+    assert!(h.state_mut().export_dialog_mut().is_some(), "Ctrl+E opens the export window");
     h.get_by_label_contains("Starred takes (1)").click();
     h.get_by_label("One file per chunk").click();
     h.run();
@@ -228,4 +229,29 @@ fn stages_not_in_this_build_are_shown_disabled() {
     }
     h.get_by(|n| n.role() == Role::Slider && n.label().as_deref() == Some("Takes per render"));
     h.get_by_label("Voice design");
+}
+
+#[test]
+fn a_take_rendered_after_the_last_save_survives_a_crash() {
+    let dir = temp("crash-take");
+    {
+        let mut h = loaded(VALID, Duration::ZERO);
+        h.state_mut().save_as(&dir).unwrap();
+        render_one(&mut h);
+        let start = Instant::now();
+        while !dir.join(RECOVERY_FILE).exists() {
+            assert!(start.elapsed() < Duration::from_secs(30), "the recovery file is never written");
+            std::thread::sleep(Duration::from_millis(50));
+            h.step();
+        }
+    }
+    let mut h = harness("");
+    h.state_mut().open_project(&dir).unwrap();
+    h.run();
+    assert_eq!(h.state().takes().live().count(), 0, "project.json was saved before the take");
+    h.get_by_label("Restore").click();
+    h.run();
+    assert_eq!(h.state().takes().live().map(|t| t.code()).collect::<Vec<_>>(), ["T01"]);
+    assert_eq!(h.state().selected_take(), Some(1));
+    assert!(h.state().is_dirty());
 }

@@ -246,6 +246,11 @@ impl StudioApp {
         self.takes.reserve_numbers_below(recovery.state.next_take);
         self.apply_state(&recovery.state);
         self.set_script(recovery.script);
+        if self.selected.is_none()
+            && let Some(first) = self.takes.nth_live(0)
+        {
+            self.select_take(first);
+        }
         self.status = "Restored the unsaved work; save to keep it".into();
     }
 
