@@ -29,6 +29,7 @@ use super::dialogs::{FileDialogs, NativeDialogs};
 use super::history::History;
 use super::lint::Lint;
 use super::memory::MemoryGauge;
+use super::model_download::{DownloadState, ModelDownload};
 use super::playback::{AudioOutput, NullOutput, Transport};
 use super::project::{Project, ProjectState, RecentProjects, Recovery};
 use super::queue::{JobState, RenderQueue};
@@ -55,6 +56,22 @@ pub enum ModelState {
     Loading { message: String, fraction: f32 },
     Loaded(ModelInfo),
     Failed(String),
+}
+
+/// Where the studio gets the model: the store (hub cache or `--models-dir`) and the device to load it on.
+pub struct ModelSource {
+    pub store: promptbook_engine::store::Store,
+    pub models_dir: Option<PathBuf>,
+    pub device: promptbook_engine::pipeline::scenema::DeviceKind,
+}
+
+impl ModelSource {
+    fn loader(&self) -> Box<dyn ModelLoader> {
+        Box::new(promptbook_engine::pipeline::scenema::ScenemaLoader {
+            models_dir: self.models_dir.clone(),
+            device: self.device,
+        })
+    }
 }
 
 /// Which side of the A/B pair is audible.
@@ -103,6 +120,9 @@ pub struct StudioApp {
     pending_loader: Option<Box<dyn ModelLoader>>,
     load_id: Option<RequestId>,
     model: ModelState,
+    /// Where the model comes from, so the studio can download and load it.
+    model_source: Option<ModelSource>,
+    download: Option<ModelDownload>,
     memory: MemoryGauge,
     queue: RenderQueue,
     takes: Takes,
@@ -186,6 +206,8 @@ impl StudioApp {
             pending_loader: None,
             load_id: None,
             model: ModelState::Missing,
+            model_source: None,
+            download: None,
             memory: MemoryGauge::default(),
             queue: RenderQueue::default(),
             takes: Takes::default(),
@@ -221,6 +243,55 @@ impl StudioApp {
     pub fn load_model(&mut self, loader: Box<dyn ModelLoader>) {
         self.pending_loader = Some(loader);
         self.model = ModelState::Loading { message: "starting the engine".into(), fraction: 0.0 };
+    }
+
+    /// Load the model from `source` now if its files are there; otherwise offer to download it.
+    pub fn with_model_source(mut self, source: ModelSource) -> Self {
+        if promptbook_engine::pipeline::scenema::ScenemaFiles::locate(&source.store).is_ok() {
+            self.load_model(source.loader());
+        }
+        self.model_source = Some(source);
+        self
+    }
+
+    /// Download the missing model files in the background (the Render area shows the progress).
+    pub fn start_download(&mut self, ctx: &egui::Context) {
+        let Some(source) = &self.model_source else { return };
+        let wake = ctx.clone();
+        let variant = promptbook_engine::store::Variant::default();
+        match ModelDownload::start(source.store.clone(), variant, move || wake.request_repaint()) {
+            Ok(download) => self.download = Some(download),
+            Err(err) => self.status = format!("Cannot start the download: {err}"),
+        }
+    }
+
+    pub fn download(&self) -> Option<&ModelDownload> {
+        self.download.as_ref()
+    }
+
+    fn pump_download(&mut self) {
+        let Some(download) = &mut self.download else { return };
+        download.poll();
+        match download.state.clone() {
+            DownloadState::Running => {}
+            DownloadState::Finished => {
+                self.download = None;
+                self.status = "The model is downloaded; loading it".into();
+                if let Some(source) = &self.model_source {
+                    let loader = source.loader();
+                    self.load_model(loader);
+                }
+            }
+            DownloadState::Cancelled => {
+                self.download = None;
+                self.status = "Download cancelled; what arrived is kept and resumes next time".into();
+            }
+            DownloadState::Failed(message) => {
+                self.download = None;
+                self.status = format!("The download stopped: {message}");
+                self.model = ModelState::Failed(format!("download: {message}"));
+            }
+        }
     }
 
     pub fn model(&self) -> &ModelState {
@@ -873,6 +944,7 @@ impl eframe::App for StudioApp {
         if ctx.input_mut(|i| i.consume_shortcut(&RENDER)) {
             let _ = self.render();
         }
+        self.pump_download();
         self.pump_engine(ctx);
         self.transport_keys(ctx);
         self.transport.tick();

@@ -25,15 +25,62 @@ impl StudioApp {
         match &self.model {
             ModelState::Missing => {
                 ui.colored_label(theme::WARNING, NO_MODEL_HELP);
+                self.download_controls(ui);
             }
             ModelState::Failed(message) => {
                 ui.colored_label(theme::ERROR, format!("The model did not load: {message}"));
                 ui.weak(NO_MODEL_HELP);
+                self.download_controls(ui);
             }
             ModelState::Loading { message, fraction } => {
                 ui.add(egui::ProgressBar::new(*fraction).text(format!("Loading: {message}")));
             }
             ModelState::Loaded(_) => {}
+        }
+    }
+
+    /// The model store's download, from the Render area: start, progress, cancel.
+    fn download_controls(&mut self, ui: &mut egui::Ui) {
+        if let Some(download) = &self.download {
+            let (done, total) = download.bytes();
+            let file = download.current.as_deref().unwrap_or("planning the download");
+            ui.label(format!(
+                "Downloading {} of {} ({} file(s) so far)",
+                promptbook_engine::store::human_bytes(done),
+                promptbook_engine::store::human_bytes(total),
+                download.files_seen()
+            ));
+            ui.add(egui::ProgressBar::new(download.current_fraction()).text(file.to_string()));
+            if ui
+                .button("Cancel download")
+                .on_hover_text("What arrived is kept and resumes next time")
+                .clicked()
+            {
+                download.cancel();
+            }
+            return;
+        }
+        let Some(source) = &self.model_source else { return };
+        if let promptbook_engine::store::Source::ModelsDir(dir) = source.store.source() {
+            ui.weak(format!(
+                "{} is read-only to Promptbook: copy the files there, or start without --models-dir to download into the Hugging Face cache.",
+                dir.display()
+            ));
+            return;
+        }
+        let button = ui.button("Download the model").on_hover_ui(|ui| {
+            let missing = source
+                .store
+                .status(promptbook_engine::store::Variant::default(), false)
+                .into_iter()
+                .filter(|f| f.state != promptbook_engine::store::FileState::Present)
+                .count();
+            ui.label(format!(
+                "{missing} file(s) from the Hugging Face hub into the standard cache (HF_TOKEN is used for gated repositories)"
+            ));
+        });
+        if button.clicked() {
+            self.start_download(ui.ctx());
         }
     }
 

@@ -11,6 +11,7 @@ mod highlight;
 pub mod history;
 mod lint;
 pub mod memory;
+pub mod model_download;
 mod plan_ribbon;
 pub mod playback;
 pub mod project;
@@ -21,7 +22,9 @@ pub mod takes;
 pub mod theme;
 pub mod waveform_view;
 
-pub use app::{ExportDialog, ExportTakes, ModelState, NO_MODEL_HELP, Side, StudioApp, WELCOME_SCRIPT};
+pub use app::{
+    ExportDialog, ExportTakes, ModelSource, ModelState, NO_MODEL_HELP, Side, StudioApp, WELCOME_SCRIPT,
+};
 pub use lint::Lint;
 
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -60,19 +63,14 @@ pub fn run(args: &StudioArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     // The window plays through the sound card; tests build the app with the null output.
-    let mut app =
-        StudioApp::open(args.script.clone())?.with_output(Box::new(playback::RodioOutput::default()));
-    // Load the model in the background when its files are there; otherwise the Render button explains.
+    let app = StudioApp::open(args.script.clone())?.with_output(Box::new(playback::RodioOutput::default()));
+    // Load the model in the background when its files are there; otherwise the Render area explains and
+    // offers the download.
+    let name = args.device.as_deref().unwrap_or("cpu");
+    let device = promptbook_engine::pipeline::scenema::DeviceKind::parse(name)
+        .ok_or_else(|| anyhow::anyhow!("--device must be cpu, cuda or metal, not {name:?}"))?;
     let store = promptbook_engine::store::Store::from_env(args.models_dir.clone());
-    if promptbook_engine::pipeline::scenema::ScenemaFiles::locate(&store).is_ok() {
-        let name = args.device.as_deref().unwrap_or("cpu");
-        let device = promptbook_engine::pipeline::scenema::DeviceKind::parse(name)
-            .ok_or_else(|| anyhow::anyhow!("--device must be cpu, cuda or metal, not {name:?}"))?;
-        app.load_model(Box::new(promptbook_engine::pipeline::scenema::ScenemaLoader {
-            models_dir: args.models_dir.clone(),
-            device,
-        }));
-    }
+    let app = app.with_model_source(ModelSource { store, models_dir: args.models_dir.clone(), device });
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Promptbook")
