@@ -161,3 +161,21 @@ fn insert_buttons_report_the_cue() {
     assert_eq!(harness.state().insert, Some(Cue::Action));
     assert_eq!(harness.state().script, SCRIPT, "the caller inserts, the form does not");
 }
+
+#[test]
+fn insert_action_in_the_window_puts_a_cue_in_the_script_and_keeps_it_valid() {
+    let script = r#"<speak voice="Calm narrator" gender="male">It was late.</speak>"#.to_string();
+    let mut h = egui_kittest::Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |_cc| promptbook::studio::StudioApp::with_script(script));
+    h.run();
+    h.get_by_label("Insert action").click();
+    h.run();
+    let after = h.state().script().to_string();
+    assert!(after.contains("<action>describe the action</action>"), "{after}");
+    assert!(after.ends_with("</speak>"), "{after}");
+    assert!(h.state().lint().report.valid, "{:?}", h.state().lint().problems);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.run();
+    assert_eq!(h.state().script(), r#"<speak voice="Calm narrator" gender="male">It was late.</speak>"#);
+}

@@ -145,6 +145,8 @@ pub struct StudioApp {
     looping: bool,
     renaming: Option<(u32, String)>,
     recorder: Option<RecorderPanel>,
+    /// The window title last sent, so it is only sent when it changes.
+    title: String,
 }
 
 impl StudioApp {
@@ -224,6 +226,7 @@ impl StudioApp {
             looping: false,
             renaming: None,
             recorder: None,
+            title: String::new(),
         }
     }
 
@@ -953,6 +956,12 @@ impl eframe::App for StudioApp {
         }
         self.autosave(ctx);
         self.memory.poll(ctx);
+        let title =
+            format!("{}{} - Promptbook", self.project_name(), if self.is_dirty() { " *" } else { "" });
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
         if ctx.input(|i| i.viewport().close_requested()) && !self.close_now && self.is_dirty() {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.confirm_close = true;
