@@ -1,12 +1,15 @@
-//! The timeline: peak-pyramid spans agree with a brute-force min/max, and a click seeks.
+//! The timeline: peak-pyramid spans agree with a brute-force min/max, the drawing stays within one
+//! segment per pixel column at any zoom and under its own time when zoomed past one frame per pixel,
+//! and a click seeks.
 #![allow(clippy::unwrap_used)]
 
 mod studio_support;
 
 use std::time::Duration;
 
+use egui::epaint::{ClippedShape, Shape};
 use egui_kittest::kittest::Queryable;
-use promptbook::studio::waveform_view::{PeakPyramid, panned, zoomed};
+use promptbook::studio::waveform_view::{self, PeakPyramid, TimelineView, panned, zoomed};
 use promptbook_engine::pipeline::waveform::Waveform;
 use studio_support::{VALID, loaded, step_until};
 
@@ -50,6 +53,84 @@ fn pyramid_spans_match_brute_force_on_bucket_edges_and_cover_any_span() {
     }
     assert_eq!(pyramid.span(5, 5, 1), None);
     assert_eq!(pyramid.span(200_000, 300_000, 1), None);
+}
+
+/// Line segments the shapes draw: a path counts its edges and a mesh its quads, so drawing the
+/// waveform any other way still counts.
+fn segments(shape: &Shape) -> usize {
+    match shape {
+        Shape::Vec(shapes) => shapes.iter().map(segments).sum(),
+        Shape::Noop => 0,
+        Shape::Path(path) => path.points.len().saturating_sub(1),
+        Shape::Mesh(mesh) => mesh.indices.len().div_ceil(6),
+        _ => 1,
+    }
+}
+
+#[test]
+fn drawn_segments_are_bounded_by_the_pixel_width_at_any_zoom() {
+    let audio = noise(48_000 * 60);
+    let pyramid = PeakPyramid::build(&audio);
+    let ctx = egui::Context::default();
+    let width = 640.0;
+    for span in [60.0, 10.0, 1.0, 0.05, 0.01, 0.001] {
+        for left in [0.0, 30.0 - span / 2.0, 60.0 - span] {
+            let input = egui::RawInput {
+                screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(width, 300.0))),
+                ..Default::default()
+            };
+            let shown = TimelineView {
+                pyramid: &pyramid,
+                sample_rate: 48_000,
+                boundaries: &[],
+                playhead_s: left,
+                view: (left, left + span),
+                selection: None,
+            };
+            let output = ctx.run_ui(input, |ui| {
+                waveform_view::show(ui, &shown, 200.0);
+            });
+            let drawn: usize = output.shapes.iter().map(|c: &ClippedShape| segments(&c.shape)).sum();
+            output.drop_without_applying_deltas();
+            // One segment per pixel column, plus the background, the border and the playhead.
+            assert!(drawn <= width as usize + 3, "{span} s at {left}: {drawn} segments on {width} px");
+            assert!(drawn >= width as usize / 2, "{span} s at {left}: only {drawn} segments drawn");
+        }
+    }
+}
+
+#[test]
+fn below_one_frame_per_pixel_the_waveform_stays_under_its_time() {
+    // Silence, then a loud ±0.9 buzz from exactly 1 s; a 10 ms view (480 frames on 640 px) centred on it.
+    let mut samples = vec![0.0; 48_000];
+    samples.extend((0..48_000).map(|i| if i % 2 == 0 { 0.9 } else { -0.9 }));
+    let pyramid = PeakPyramid::build(&Waveform::mono(48_000, samples));
+    let shown = TimelineView {
+        pyramid: &pyramid,
+        sample_rate: 48_000,
+        boundaries: &[],
+        playhead_s: 0.0,
+        view: (0.995, 1.005),
+        selection: None,
+    };
+    let input = egui::RawInput {
+        screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(640.0, 300.0))),
+        ..Default::default()
+    };
+    let output = egui::Context::default().run_ui(input, |ui| {
+        waveform_view::show(ui, &shown, 200.0);
+    });
+    let step_x = output
+        .shapes
+        .iter()
+        .filter_map(|c| match c.shape {
+            Shape::LineSegment { points: [a, b], .. } if (b.y - a.y).abs() > 50.0 => Some(a.x),
+            _ => None,
+        })
+        .reduce(f32::min);
+    output.drop_without_applying_deltas();
+    let step_x = step_x.expect("the loud half is drawn");
+    assert!((step_x - 320.0).abs() <= 1.5, "the step at 1 s is drawn at x = {step_x}, not the middle");
 }
 
 #[test]

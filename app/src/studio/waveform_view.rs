@@ -22,10 +22,9 @@ impl PeakPyramid {
         let mut base = vec![(f32::INFINITY, f32::NEG_INFINITY); buckets];
         for channel in &audio.channels {
             for (bucket, chunk) in base.iter_mut().zip(channel.chunks(BASE_BUCKET)) {
-                for &s in chunk {
-                    bucket.0 = bucket.0.min(s);
-                    bucket.1 = bucket.1.max(s);
-                }
+                let (lo, hi) = extremes(chunk);
+                bucket.0 = bucket.0.min(lo);
+                bucket.1 = bucket.1.max(hi);
             }
         }
         let mut levels = vec![base];
@@ -44,6 +43,11 @@ impl PeakPyramid {
 
     pub fn level_count(&self) -> usize {
         self.levels.len()
+    }
+
+    /// Bytes the peaks occupy (all levels).
+    pub fn heap_bytes(&self) -> usize {
+        self.levels.iter().map(|l| l.len() * size_of::<(f32, f32)>()).sum()
     }
 
     /// `(min, max)` over frames `start..end`, read from the coarsest level whose buckets still fit
@@ -65,6 +69,26 @@ impl PeakPyramid {
             peaks.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
         (lo <= hi).then_some((lo, hi))
     }
+}
+
+/// `(min, max)` of `samples`, kept in eight independent lanes so the loop vectorises (a single
+/// running min/max is one serial dependency chain; see the timeline bench in docs/benchmarks.md).
+fn extremes(samples: &[f32]) -> (f32, f32) {
+    const LANES: usize = 8;
+    let mut lo = [f32::INFINITY; LANES];
+    let mut hi = [f32::NEG_INFINITY; LANES];
+    let mut groups = samples.chunks_exact(LANES);
+    for group in &mut groups {
+        for ((l, h), &s) in lo.iter_mut().zip(hi.iter_mut()).zip(group) {
+            // Compare-and-select (one `minps`/`maxps`); a NaN sample is skipped, as `f32::min` does.
+            *l = if s < *l { s } else { *l };
+            *h = if s > *h { s } else { *h };
+        }
+    }
+    let tail = groups.remainder().iter();
+    let lo = tail.clone().chain(&lo).fold(f32::INFINITY, |a, &s| a.min(s));
+    let hi = tail.chain(&hi).fold(f32::NEG_INFINITY, |a, &s| a.max(s));
+    (lo, hi)
 }
 
 /// What the timeline shows and where the view is.
@@ -107,13 +131,16 @@ pub fn show(ui: &mut egui::Ui, view: &TimelineView<'_>, height: f32) -> Timeline
     let wave = Color32::from_rgb(0x5a, 0xa9, 0xe6);
     let mid = rect.center().y;
     let half = rect.height() * 0.45;
-    let frames_per_px = ((v1 - v0) * rate / f64::from(rect.width())).max(1.0);
+    // Column `col` covers frames `frame_at(col)..frame_at(col + 1)`; below one frame per pixel
+    // neighbouring columns share a frame, so the waveform stays aligned with the playhead.
+    let frames_per_px = (v1 - v0) * rate / f64::from(rect.width());
+    let frame_at = |col: usize| (v0 * rate + col as f64 * frames_per_px).max(0.0) as usize;
+    let resolution = frames_per_px.max(1.0) as usize;
     let columns = rect.width().floor() as usize;
     for col in 0..columns {
-        let t0 = v0 + col as f64 * frames_per_px / rate;
-        let start = (t0 * rate).max(0.0) as usize;
-        let end = start + frames_per_px.ceil() as usize;
-        if let Some((lo, hi)) = view.pyramid.span(start, end, frames_per_px as usize) {
+        let start = frame_at(col);
+        let end = frame_at(col + 1).max(start + 1);
+        if let Some((lo, hi)) = view.pyramid.span(start, end, resolution) {
             let x = rect.left() + col as f32 + 0.5;
             let (y0, y1) = (mid - hi.clamp(-1.0, 1.0) * half, mid - lo.clamp(-1.0, 1.0) * half);
             painter.line_segment([Pos2::new(x, y0), Pos2::new(x, y1.max(y0 + 1.0))], Stroke::new(1.0, wave));
