@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -34,7 +35,7 @@ use super::playback::{AudioOutput, NullOutput, Transport};
 use super::project::{Project, ProjectState, RecentProjects, Recovery};
 use super::queue::{JobState, RenderQueue};
 use super::settings::{RenderSettings, random_seed};
-use super::takes::{Takes, matching_gain_db};
+use super::takes::{StudioTake, Takes, matching_gain_db};
 use super::waveform_view::{self, TimelineView};
 use super::{editor, plan_ribbon, script_form, theme};
 use crate::recorder::RecorderPanel;
@@ -147,6 +148,16 @@ pub struct StudioApp {
     recorder: Option<RecorderPanel>,
     /// The window title last sent, so it is only sent when it changes.
     title: String,
+    /// Finished renders being written and measured on worker threads.
+    finished_takes: (Sender<FinishedTake>, Receiver<FinishedTake>),
+    finishing: usize,
+}
+
+/// A take back from its worker thread.
+struct FinishedTake {
+    id: RequestId,
+    take: StudioTake,
+    write_error: Option<String>,
 }
 
 impl StudioApp {
@@ -227,6 +238,8 @@ impl StudioApp {
             renaming: None,
             recorder: None,
             title: String::new(),
+            finished_takes: channel(),
+            finishing: 0,
         }
     }
 
@@ -612,23 +625,54 @@ impl StudioApp {
                 continue;
             }
             if let Some((id, take)) = self.queue.apply(event) {
-                // Kept on disk at once: a crash after a render never loses the take.
-                let written = self.project.as_ref().map(|p| p.write_take(self.takes.next_number(), &take));
-                let number = self.takes.add(take);
-                if let Some(Err(err)) = written {
-                    self.status = format!("T{number:02} could not be written to the project: {err:#}");
-                    self.queue.mark_done(id, number);
-                    continue;
-                }
-                self.queue.mark_done(id, number);
-                self.status = format!("Render #{id} became T{number:02}");
-                if self.selected.is_none() {
-                    self.select_take(number);
-                }
+                self.finish_take(ctx, id, take);
             }
+        }
+        while let Ok(finished) = self.finished_takes.1.try_recv() {
+            self.finishing -= 1;
+            let FinishedTake { id, take, write_error } = finished;
+            let number = take.number;
+            self.takes.insert(take);
+            self.queue.mark_done(id, number);
+            self.status = match write_error {
+                Some(err) => format!("T{number:02} could not be written to the project: {err}"),
+                None => format!("Render #{id} became T{number:02}"),
+            };
+            if self.selected.is_none() {
+                self.select_take(number);
+            }
+        }
+        if self.finishing > 0 {
+            ctx.request_repaint_after(Duration::from_millis(50));
         }
         if self.queue.active() > 0 {
             ctx.request_repaint_after(Duration::from_millis(250));
+        }
+    }
+
+    /// Write a finished render to the project and measure it (peak pyramid, BS.1770 loudness) on a
+    /// worker thread: for a long take that is a few hundred milliseconds the window must not freeze for.
+    fn finish_take(
+        &mut self,
+        ctx: &egui::Context,
+        id: RequestId,
+        take: promptbook_engine::pipeline::render::Take,
+    ) {
+        let number = self.takes.reserve();
+        let project = self.project.clone();
+        let sender = self.finished_takes.0.clone();
+        let wake = ctx.clone();
+        let work = move || {
+            // Kept on disk at once: a crash after a render never loses the take.
+            let write_error =
+                project.and_then(|p| p.write_take(number, &take).err()).map(|e| format!("{e:#}"));
+            let take = StudioTake::from_take(number, take);
+            let _ = sender.send(FinishedTake { id, take, write_error });
+            wake.request_repaint();
+        };
+        match std::thread::Builder::new().name(format!("take-T{number:02}")).spawn(work) {
+            Ok(_) => self.finishing += 1,
+            Err(err) => self.status = format!("cannot start a worker thread for T{number:02}: {err}"),
         }
     }
 

@@ -84,6 +84,19 @@ impl Takes {
         self.next_number
     }
 
+    /// Hand out the next number now; the take arrives later with [`Takes::insert`].
+    pub fn reserve(&mut self) -> u32 {
+        self.next_number += 1;
+        self.next_number
+    }
+
+    /// Add a take built elsewhere (off the UI thread), keeping number order.
+    pub fn insert(&mut self, take: StudioTake) {
+        self.next_number = self.next_number.max(take.number);
+        self.takes.push(take);
+        self.takes.sort_by_key(|t| t.number);
+    }
+
     /// Put back a take read from a project, with what the director set on it.
     pub fn restore(&mut self, entry: &TakeEntry, take: Take) {
         let mut restored = StudioTake::from_take(entry.number, take);
