@@ -28,6 +28,16 @@ fn render_one(h: &mut egui_kittest::Harness<'static, StudioApp>) {
     step_until(h, "a take arrives", |app| app.takes().live().count() == before + 1);
 }
 
+/// Step frames until the studio has written the project's recovery file (two seconds after the last change).
+fn wait_for_recovery_file(h: &mut egui_kittest::Harness<'static, StudioApp>, dir: &std::path::Path) {
+    let start = Instant::now();
+    while !dir.join(RECOVERY_FILE).exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "the recovery file is never written");
+        std::thread::sleep(Duration::from_millis(50));
+        h.step();
+    }
+}
+
 #[test]
 fn save_as_then_reopen_brings_back_script_settings_and_takes() {
     let dir = temp("reopen");
@@ -79,12 +89,7 @@ fn after_a_crash_the_studio_offers_the_unsaved_work_back() {
         h.state_mut().save_as(&dir).unwrap();
         h.state_mut().set_script(VALID.replace("firing squad", "morning tide"));
         h.state_mut().settings_mut().pace = 1.0;
-        let start = Instant::now();
-        while !dir.join(RECOVERY_FILE).exists() {
-            assert!(start.elapsed() < Duration::from_secs(30), "the recovery file is never written");
-            std::thread::sleep(Duration::from_millis(50));
-            h.step();
-        }
+        wait_for_recovery_file(&mut h, &dir);
         // The harness is dropped without a clean exit: a crash.
     }
     let mut h = harness("");
@@ -238,12 +243,7 @@ fn a_take_rendered_after_the_last_save_survives_a_crash() {
         let mut h = loaded(VALID, Duration::ZERO);
         h.state_mut().save_as(&dir).unwrap();
         render_one(&mut h);
-        let start = Instant::now();
-        while !dir.join(RECOVERY_FILE).exists() {
-            assert!(start.elapsed() < Duration::from_secs(30), "the recovery file is never written");
-            std::thread::sleep(Duration::from_millis(50));
-            h.step();
-        }
+        wait_for_recovery_file(&mut h, &dir);
     }
     let mut h = harness("");
     h.state_mut().open_project(&dir).unwrap();
