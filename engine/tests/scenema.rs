@@ -20,7 +20,7 @@ fn cancel_mid_render_stops_within_one_step_with_the_real_model() {
     make_test_model(&dir, 5).unwrap();
     let mut engine = EngineHandle::spawn(|| {}).unwrap();
     let load = engine
-        .load(Box::new(ScenemaLoader { models_dir: Some(dir.clone()), device: DeviceKind::Cpu }))
+        .load(Box::new(ScenemaLoader { models_dir: Some(dir.clone()), device: DeviceKind::Cpu, store: None }))
         .unwrap();
     loop {
         match wait(&engine) {

@@ -102,7 +102,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     bar.enable_steady_tick(Duration::from_millis(120));
     let loaded_at = Instant::now();
     let load_id = engine
-        .load(Box::new(ScenemaLoader { models_dir: args.models_dir.clone(), device }))
+        .load(Box::new(ScenemaLoader { models_dir: args.models_dir.clone(), device, store: None }))
         .context("engine")?;
     loop {
         if interrupted.load(Ordering::SeqCst) {

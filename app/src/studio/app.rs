@@ -62,6 +62,8 @@ pub enum ModelState {
 /// Where the studio gets the model: the store (hub cache or `--models-dir`) and the device to load it on.
 pub struct ModelSource {
     pub store: promptbook_engine::store::Store,
+    /// Which transformer the download fetches (INT8 by default).
+    pub variant: promptbook_engine::store::Variant,
     pub models_dir: Option<PathBuf>,
     pub device: promptbook_engine::pipeline::scenema::DeviceKind,
 }
@@ -71,6 +73,7 @@ impl ModelSource {
         Box::new(promptbook_engine::pipeline::scenema::ScenemaLoader {
             models_dir: self.models_dir.clone(),
             device: self.device,
+            store: Some(self.store.clone()),
         })
     }
 }
@@ -274,8 +277,7 @@ impl StudioApp {
     pub fn start_download(&mut self, ctx: &egui::Context) {
         let Some(source) = &self.model_source else { return };
         let wake = ctx.clone();
-        let variant = promptbook_engine::store::Variant::default();
-        match ModelDownload::start(source.store.clone(), variant, move || wake.request_repaint()) {
+        match ModelDownload::start(source.store.clone(), source.variant, move || wake.request_repaint()) {
             Ok(download) => self.download = Some(download),
             Err(err) => self.status = format!("Cannot start the download: {err}"),
         }

@@ -71,7 +71,7 @@ impl StudioApp {
         let button = ui.button("Download the model").on_hover_ui(|ui| {
             let missing = source
                 .store
-                .status(promptbook_engine::store::Variant::default(), false)
+                .status(source.variant, false)
                 .into_iter()
                 .filter(|f| f.state != promptbook_engine::store::FileState::Present)
                 .count();

@@ -70,7 +70,9 @@ pub fn run(args: &StudioArgs) -> anyhow::Result<ExitCode> {
     let device = promptbook_engine::pipeline::scenema::DeviceKind::parse(name)
         .ok_or_else(|| anyhow::anyhow!("--device must be cpu, cuda or metal, not {name:?}"))?;
     let store = promptbook_engine::store::Store::from_env(args.models_dir.clone());
-    let app = app.with_model_source(ModelSource { store, models_dir: args.models_dir.clone(), device });
+    let variant = promptbook_engine::store::Variant::default();
+    let app =
+        app.with_model_source(ModelSource { store, variant, models_dir: args.models_dir.clone(), device });
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Promptbook")

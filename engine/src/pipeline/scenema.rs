@@ -121,11 +121,13 @@ pub struct ScenemaLoader {
     /// `--models-dir`; `None` uses `$PROMPTBOOK_MODELS_DIR` or the hub cache.
     pub models_dir: Option<PathBuf>,
     pub device: DeviceKind,
+    /// Read from this store instead (the one the studio just downloaded into); `models_dir` is then unused.
+    pub store: Option<Store>,
 }
 
 impl ModelLoader for ScenemaLoader {
     fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, String> {
-        let store = Store::from_env(self.models_dir.clone());
+        let store = self.store.clone().unwrap_or_else(|| Store::from_env(self.models_dir.clone()));
         progress("locating model files", 0.0);
         let files = ScenemaFiles::locate(&store)?;
         let device = self.device.open()?;
