@@ -321,6 +321,7 @@ fn main() {
     let mut timeline = |ui: &mut egui::Ui, view: (f64, f64)| {
         let shown = TimelineView {
             pyramid: &pyramid,
+            audio: Some(&audio),
             sample_rate: RATE,
             boundaries: &boundaries,
             playhead_s: (view.0 + view.1) / 2.0,

@@ -81,6 +81,7 @@ fn drawn_segments_are_bounded_by_the_pixel_width_at_any_zoom() {
             };
             let shown = TimelineView {
                 pyramid: &pyramid,
+                audio: Some(&audio),
                 sample_rate: 48_000,
                 boundaries: &[],
                 playhead_s: left,
@@ -105,8 +106,10 @@ fn below_one_frame_per_pixel_the_waveform_stays_under_its_time() {
     let mut samples = vec![0.0; 48_000];
     samples.extend((0..48_000).map(|i| if i % 2 == 0 { 0.9 } else { -0.9 }));
     let pyramid = PeakPyramid::build(&Waveform::mono(48_000, samples));
+    // The pyramid alone (no samples): the coarsest drawing must still be in the right place.
     let shown = TimelineView {
         pyramid: &pyramid,
+        audio: None,
         sample_rate: 48_000,
         boundaries: &[],
         playhead_s: 0.0,
@@ -131,6 +134,47 @@ fn below_one_frame_per_pixel_the_waveform_stays_under_its_time() {
     output.drop_without_applying_deltas();
     let step_x = step_x.expect("the loud half is drawn");
     assert!((step_x - 320.0).abs() <= 1.5, "the step at 1 s is drawn at x = {step_x}, not the middle");
+}
+
+#[test]
+fn at_deep_zoom_a_single_sample_is_drawn_in_its_own_column() {
+    // One click at frame 48 010 in silence; a 5 ms view (240 frames on 640 px) from 1.0 s.
+    let mut samples = vec![0.0; 96_000];
+    samples[48_010] = 0.8;
+    let audio = Waveform::mono(48_000, samples);
+    let pyramid = PeakPyramid::build(&audio);
+    let shown = TimelineView {
+        pyramid: &pyramid,
+        audio: Some(&audio),
+        sample_rate: 48_000,
+        boundaries: &[],
+        playhead_s: 0.0,
+        view: (1.0, 1.005),
+        selection: None,
+    };
+    let input = egui::RawInput {
+        screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(640.0, 300.0))),
+        ..Default::default()
+    };
+    let output = egui::Context::default().run_ui(input, |ui| {
+        waveform_view::show(ui, &shown, 200.0);
+    });
+    let loud: Vec<f32> = output
+        .shapes
+        .iter()
+        .filter_map(|c| match c.shape {
+            Shape::LineSegment { points: [a, b], .. } if (b.y - a.y).abs() > 30.0 => Some(a.x),
+            _ => None,
+        })
+        .collect();
+    output.drop_without_applying_deltas();
+    // 10 frames into a 240-frame view on ~630 px: about x = 26; from the pyramid it would be a 64-frame block.
+    assert!(!loud.is_empty(), "the click is drawn");
+    let (first, last) =
+        (loud.iter().copied().fold(f32::MAX, f32::min), loud.iter().copied().fold(f32::MIN, f32::max));
+    // The click joins its neighbours on both sides (two sample steps, ~5 px), not a 64-frame block (~170 px).
+    assert!(last - first <= 8.0, "one sample spans {first}..{last} px: it is drawn as a block");
+    assert!((first - 26.0).abs() <= 4.0, "the click at 10 frames is drawn at x = {first}");
 }
 
 #[test]

@@ -253,6 +253,7 @@ impl StudioApp {
         let boundaries = take.chunk_boundaries();
         let shown = TimelineView {
             pyramid: &take.pyramid,
+            audio: Some(&take.audio),
             sample_rate: take.audio.sample_rate,
             boundaries: &boundaries,
             playhead_s: self.transport.position_s(),

@@ -91,9 +91,27 @@ fn extremes(samples: &[f32]) -> (f32, f32) {
     (lo, hi)
 }
 
+/// `(min, max)` over frames `start..end` of every channel, straight from the samples. The frame before
+/// `start` is included so that neighbouring columns join up into a line instead of separate dots.
+fn exact_span(audio: &Waveform, start: usize, end: usize) -> Option<(f32, f32)> {
+    let end = end.min(audio.frames());
+    let start = start.saturating_sub(1);
+    if start >= end {
+        return None;
+    }
+    let (lo, hi) = audio
+        .channels
+        .iter()
+        .map(|c| extremes(&c[start..end]))
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    (lo <= hi).then_some((lo, hi))
+}
+
 /// What the timeline shows and where the view is.
 pub struct TimelineView<'a> {
     pub pyramid: &'a PeakPyramid,
+    /// The samples themselves, for zooms finer than the pyramid's 64-frame buckets.
+    pub audio: Option<&'a Waveform>,
     pub sample_rate: u32,
     /// `(start_s, label)` of each chunk after the first.
     pub boundaries: &'a [(f64, String)],
@@ -140,7 +158,12 @@ pub fn show(ui: &mut egui::Ui, view: &TimelineView<'_>, height: f32) -> Timeline
     for col in 0..columns {
         let start = frame_at(col);
         let end = frame_at(col + 1).max(start + 1);
-        if let Some((lo, hi)) = view.pyramid.span(start, end, resolution) {
+        let peaks = match view.audio {
+            // Finer than a bucket: a few samples per column, read exactly.
+            Some(audio) if resolution < BASE_BUCKET => exact_span(audio, start, end),
+            _ => view.pyramid.span(start, end, resolution),
+        };
+        if let Some((lo, hi)) = peaks {
             let x = rect.left() + col as f32 + 0.5;
             let (y0, y1) = (mid - hi.clamp(-1.0, 1.0) * half, mid - lo.clamp(-1.0, 1.0) * half);
             painter.line_segment([Pos2::new(x, y0), Pos2::new(x, y1.max(y0 + 1.0))], Stroke::new(1.0, wave));
