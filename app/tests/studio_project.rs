@@ -255,3 +255,45 @@ fn a_take_rendered_after_the_last_save_survives_a_crash() {
     assert_eq!(h.state().selected_take(), Some(1));
     assert!(h.state().is_dirty());
 }
+
+/// Ask the window to close, as the window manager's close button does.
+fn request_close(h: &mut egui_kittest::Harness<'static, StudioApp>) {
+    let viewport = h.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default();
+    viewport.events.push(egui::ViewportEvent::Close);
+    h.run();
+}
+
+#[test]
+fn closing_with_unsaved_work_asks_first() {
+    let dir = temp("close");
+    let mut h = harness(VALID);
+    h.state_mut().save_as(&dir).unwrap();
+    // Saved: closing does not ask.
+    request_close(&mut h);
+    assert!(h.query_by_label("Save changes before closing?").is_none());
+
+    h.state_mut().set_script(VALID.replace("firing squad", "open sea"));
+    request_close(&mut h);
+    h.get_by_label("Save changes before closing?");
+    h.get_by_label("Cancel").click();
+    h.run();
+    assert!(h.query_by_label("Save changes before closing?").is_none());
+    assert!(h.state().is_dirty(), "Cancel keeps working, nothing saved");
+
+    request_close(&mut h);
+    h.get_by_label("Save").click();
+    h.run();
+    assert!(!h.state().is_dirty());
+    assert!(std::fs::read_to_string(dir.join(SCRIPT_FILE)).unwrap().contains("open sea"));
+
+    // After Save the window closes; a new session goes on with "Don't save".
+    let mut h = harness("");
+    h.state_mut().open_project(&dir).unwrap();
+    h.state_mut().set_script(VALID.to_string());
+    h.state().project().unwrap().write_recovery(VALID, &h.state().project_state()).unwrap();
+    request_close(&mut h);
+    h.get_by_label("Don't save").click();
+    h.run();
+    assert!(!dir.join(RECOVERY_FILE).exists(), "Don't save means the edits are not offered back");
+    assert!(std::fs::read_to_string(dir.join(SCRIPT_FILE)).unwrap().contains("open sea"));
+}
