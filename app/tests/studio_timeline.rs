@@ -100,20 +100,17 @@ fn drawn_segments_are_bounded_by_the_pixel_width_at_any_zoom() {
     }
 }
 
-#[test]
-fn below_one_frame_per_pixel_the_waveform_stays_under_its_time() {
-    // Silence, then a loud ±0.9 buzz from exactly 1 s; a 10 ms view (480 frames on 640 px) centred on it.
-    let mut samples = vec![0.0; 48_000];
-    samples.extend((0..48_000).map(|i| if i % 2 == 0 { 0.9 } else { -0.9 }));
-    let pyramid = PeakPyramid::build(&Waveform::mono(48_000, samples));
-    // The pyramid alone (no samples): the coarsest drawing must still be in the right place.
+/// Draw a mono 48 kHz take at `view` on a 640 px wide screen (200 px tall timeline) and return the x of
+/// every drawn waveform column taller than `min_height` px.
+fn tall_columns(audio: &Waveform, with_samples: bool, view: (f64, f64), min_height: f32) -> Vec<f32> {
+    let pyramid = PeakPyramid::build(audio);
     let shown = TimelineView {
         pyramid: &pyramid,
-        audio: None,
+        audio: with_samples.then_some(audio),
         sample_rate: 48_000,
         boundaries: &[],
         playhead_s: 0.0,
-        view: (0.995, 1.005),
+        view,
         selection: None,
     };
     let input = egui::RawInput {
@@ -123,16 +120,26 @@ fn below_one_frame_per_pixel_the_waveform_stays_under_its_time() {
     let output = egui::Context::default().run_ui(input, |ui| {
         waveform_view::show(ui, &shown, 200.0);
     });
-    let step_x = output
+    let xs = output
         .shapes
         .iter()
         .filter_map(|c| match c.shape {
-            Shape::LineSegment { points: [a, b], .. } if (b.y - a.y).abs() > 50.0 => Some(a.x),
+            Shape::LineSegment { points: [a, b], .. } if (b.y - a.y).abs() > min_height => Some(a.x),
             _ => None,
         })
-        .reduce(f32::min);
+        .collect();
     output.drop_without_applying_deltas();
-    let step_x = step_x.expect("the loud half is drawn");
+    xs
+}
+
+#[test]
+fn below_one_frame_per_pixel_the_waveform_stays_under_its_time() {
+    // Silence, then a loud ±0.9 buzz from exactly 1 s; a 10 ms view (480 frames on 640 px) centred on it.
+    let mut samples = vec![0.0; 48_000];
+    samples.extend((0..48_000).map(|i| if i % 2 == 0 { 0.9 } else { -0.9 }));
+    // The pyramid alone (no samples): the coarsest drawing must still be in the right place.
+    let loud = tall_columns(&Waveform::mono(48_000, samples), false, (0.995, 1.005), 50.0);
+    let step_x = loud.into_iter().reduce(f32::min).expect("the loud half is drawn");
     assert!((step_x - 320.0).abs() <= 1.5, "the step at 1 s is drawn at x = {step_x}, not the middle");
 }
 
@@ -141,33 +148,7 @@ fn at_deep_zoom_a_single_sample_is_drawn_in_its_own_column() {
     // One click at frame 48 010 in silence; a 5 ms view (240 frames on 640 px) from 1.0 s.
     let mut samples = vec![0.0; 96_000];
     samples[48_010] = 0.8;
-    let audio = Waveform::mono(48_000, samples);
-    let pyramid = PeakPyramid::build(&audio);
-    let shown = TimelineView {
-        pyramid: &pyramid,
-        audio: Some(&audio),
-        sample_rate: 48_000,
-        boundaries: &[],
-        playhead_s: 0.0,
-        view: (1.0, 1.005),
-        selection: None,
-    };
-    let input = egui::RawInput {
-        screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(640.0, 300.0))),
-        ..Default::default()
-    };
-    let output = egui::Context::default().run_ui(input, |ui| {
-        waveform_view::show(ui, &shown, 200.0);
-    });
-    let loud: Vec<f32> = output
-        .shapes
-        .iter()
-        .filter_map(|c| match c.shape {
-            Shape::LineSegment { points: [a, b], .. } if (b.y - a.y).abs() > 30.0 => Some(a.x),
-            _ => None,
-        })
-        .collect();
-    output.drop_without_applying_deltas();
+    let loud = tall_columns(&Waveform::mono(48_000, samples), true, (1.0, 1.005), 30.0);
     // 10 frames into a 240-frame view on ~630 px: about x = 26; from the pyramid it would be a 64-frame block.
     assert!(!loud.is_empty(), "the click is drawn");
     let (first, last) =
