@@ -3,6 +3,8 @@
 //! milliseconds), so the UI thread only reads the latest sample.
 
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
+
+use promptbook_engine::memory;
 use std::time::Duration;
 
 const PERIOD: Duration = Duration::from_secs(2);
@@ -23,15 +25,14 @@ pub struct MemorySample {
 impl MemorySample {
     /// Read the sample now (blocking: a background thread calls this).
     pub fn take() -> Self {
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let (gpu_used_bytes, gpu_total_bytes) = nvidia_smi().unwrap_or((None, None));
+        let host = memory::host_memory();
+        let gpu = memory::nvidia_memory();
         Self {
-            process_bytes: kib_field(&status, "VmRSS:"),
-            available_bytes: kib_field(&meminfo, "MemAvailable:"),
-            total_bytes: kib_field(&meminfo, "MemTotal:"),
-            gpu_used_bytes,
-            gpu_total_bytes,
+            process_bytes: memory::process_resident_bytes(),
+            available_bytes: host.available_bytes,
+            total_bytes: host.total_bytes,
+            gpu_used_bytes: gpu.and_then(|g| g.used_bytes),
+            gpu_total_bytes: gpu.and_then(|g| g.total_bytes),
         }
     }
 
@@ -54,29 +55,6 @@ impl MemorySample {
         }
         if parts.is_empty() { "Memory: unknown".into() } else { parts.join(" · ") }
     }
-}
-
-/// A `Name:   1234 kB` line of a /proc file, in bytes.
-fn kib_field(text: &str, name: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with(name))?;
-    let kib: u64 = line[name.len()..].split_whitespace().next()?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Used and total MiB of the first GPU, in bytes.
-fn nvidia_smi() -> Option<(Option<u64>, Option<u64>)> {
-    let output = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8(output.stdout).ok()?;
-    parse_nvidia_smi(&text)
-}
-
-fn parse_nvidia_smi(text: &str) -> Option<(Option<u64>, Option<u64>)> {
-    let first = text.lines().next()?;
-    let mut fields = first.split(',').map(|f| f.trim().parse::<u64>().ok().map(|mib| mib << 20));
-    Some((fields.next()?, fields.next()?))
 }
 
 /// The latest sample, refreshed by a sampler thread started on first use.
@@ -134,11 +112,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proc_and_nvidia_smi_texts_are_read() {
-        let status = "Name:\tpromptbook\nVmRSS:\t  204800 kB\n";
-        assert_eq!(kib_field(status, "VmRSS:"), Some(200 * 1024 * 1024));
-        assert_eq!(kib_field(status, "VmSwap:"), None);
-        assert_eq!(parse_nvidia_smi("10240, 81559\n"), Some((Some(10 << 30), Some(81559 << 20))));
+    fn the_status_bar_text_leaves_out_what_is_unknown() {
         let sample = MemorySample {
             process_bytes: Some(3 << 29),
             available_bytes: Some(20 << 30),
@@ -148,12 +122,5 @@ mod tests {
         };
         assert_eq!(sample.describe(true), "RAM 1.5 GiB · 20.0/32.0 GiB free · GPU 10.0/80.0 GiB");
         assert_eq!(sample.describe(false), "RAM 1.5 GiB · 20.0/32.0 GiB free");
-    }
-
-    #[test]
-    fn this_process_has_a_resident_size_on_linux() {
-        if cfg!(target_os = "linux") {
-            assert!(MemorySample::take().process_bytes.is_some_and(|b| b > 1 << 20));
-        }
     }
 }

@@ -135,50 +135,17 @@ fn device_for(mode: MemoryMode) -> Result<Device, TextError> {
 /// build has CUDA, and the host's `MemAvailable` on Linux. Unknown values are `None`; Metal's unified memory
 /// is not probed, so on Apple machines the CPU modes are picked unless a GPU mode is requested.
 pub fn probe_memory() -> Available {
-    let gpu_free_bytes =
-        if promptbook_models::candle::utils::cuda_is_available() { nvidia_free_bytes() } else { None };
-    Available { gpu_free_bytes, host_available_bytes: host_available_bytes() }
-}
-
-fn nvidia_free_bytes() -> Option<u64> {
-    let id = std::env::var("CUDA_VISIBLE_DEVICES")
-        .ok()
-        .and_then(|v| v.split(',').next().map(|s| s.trim().to_string()))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "0".to_string());
-    let output = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=memory.free", "--format=csv,noheader,nounits", &format!("--id={id}")])
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let mib: u64 = String::from_utf8_lossy(&output.stdout).lines().next()?.trim().parse().ok()?;
-    Some(mib * 1024 * 1024)
-}
-
-fn host_available_bytes() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_mem_available(&meminfo)
-}
-
-/// `MemAvailable` of a `/proc/meminfo` text, in bytes.
-fn parse_mem_available(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    let gpu_free_bytes = if promptbook_models::candle::utils::cuda_is_available() {
+        crate::memory::nvidia_memory().and_then(|g| g.free_bytes)
+    } else {
+        None
+    };
+    Available { gpu_free_bytes, host_available_bytes: crate::memory::host_memory().available_bytes }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn meminfo_is_parsed() {
-        let text = "MemTotal:       131072000 kB\nMemFree:  1000 kB\nMemAvailable:   65536000 kB\n";
-        assert_eq!(parse_mem_available(text), Some(65_536_000 * 1024));
-        assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
-    }
 
     #[test]
     fn missing_weights_are_named() {
