@@ -104,6 +104,8 @@ pub struct StudioApp {
     line: String,
     /// The reference voice (a file in the project's `refs/`) for chunk 1.
     reference: Option<String>,
+    /// The clips in the project's `refs/`, read when the project opens, a clip is saved or the list opens.
+    references: Vec<crate::recorder::ReferenceEntry>,
     /// Unsaved work a previous session left, offered back until the director decides.
     recovery_offer: Option<Recovery>,
     /// The snapshot waiting to be written to the recovery file, and since when it is unchanged.
@@ -111,6 +113,8 @@ pub struct StudioApp {
     recovery_written: Option<(String, ProjectState)>,
     recent: RecentProjects,
     dialogs: Box<dyn FileDialogs>,
+    /// Unsaved work as of this frame's start (see `track_changes`).
+    dirty: bool,
     /// Asked whether to save before the window closes.
     confirm_close: bool,
     close_now: bool,
@@ -207,11 +211,13 @@ impl StudioApp {
             saved: None,
             line: "line01".into(),
             reference: None,
+            references: Vec::new(),
             recovery_offer: None,
             pending_recovery: None,
             recovery_written: None,
             recent: RecentProjects::default(),
             dialogs: Box::new(super::dialogs::ScriptedDialogs::default()),
+            dirty: false,
             confirm_close: false,
             close_now: false,
             lint,
@@ -911,7 +917,7 @@ impl StudioApp {
                 Some(p) => p.name(),
                 None => "unsaved session".into(),
             };
-            ui.label(if self.is_dirty() { format!("{name} *") } else { name }).on_hover_text(
+            ui.label(if self.dirty { format!("{name} *") } else { name }).on_hover_text(
                 self.project.as_ref().map_or_else(
                     || "Not saved in a project yet: File > Save project as...".into(),
                     |p| p.dir.display().to_string(),
@@ -1000,15 +1006,14 @@ impl eframe::App for StudioApp {
         if self.transport.is_playing() {
             ctx.request_repaint();
         }
-        self.autosave(ctx);
+        self.track_changes(ctx);
         self.memory.poll(ctx);
-        let title =
-            format!("{}{} - Promptbook", self.project_name(), if self.is_dirty() { " *" } else { "" });
+        let title = format!("{}{} - Promptbook", self.project_name(), if self.dirty { " *" } else { "" });
         if title != self.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;
         }
-        if ctx.input(|i| i.viewport().close_requested()) && !self.close_now && self.is_dirty() {
+        if ctx.input(|i| i.viewport().close_requested()) && !self.close_now && self.dirty {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.confirm_close = true;
         }

@@ -7,7 +7,6 @@ use promptbook_engine::check::EstimatorKind;
 use promptbook_engine::pipeline::render::RenderMode;
 
 use super::StudioApp;
-use crate::recorder::list_references;
 use crate::studio::settings::{MAX_TAKES_PER_RENDER, random_seed};
 
 const NO_WHISPER: &str =
@@ -82,21 +81,20 @@ impl StudioApp {
 
     fn reference_section(&mut self, ui: &mut egui::Ui) {
         ui.label(RichText::new("Reference voice").strong());
-        let Some(project) = &self.project else {
+        if self.project.is_none() {
             ui.weak(
                 "Save the session as a project to record or import a reference voice (kept in its refs/).",
             );
             return;
-        };
-        let entries = list_references(&project.refs_dir());
+        }
         let chosen = self.reference.clone().unwrap_or_else(|| "None: the voice description alone".into());
         let label = ui.label("Clip for chunk 1");
-        egui::ComboBox::from_id_salt("reference_clip")
+        let combo = egui::ComboBox::from_id_salt("reference_clip")
             .selected_text(chosen)
             .width(ui.available_width().min(300.0))
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut self.reference, None, "None: the voice description alone");
-                for entry in &entries {
+                for entry in &self.references {
                     let file =
                         entry.wav.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
                     let verdict =
@@ -106,6 +104,11 @@ impl StudioApp {
             })
             .response
             .labelled_by(label.id);
+        if combo.clicked() {
+            // Clips copied into refs/ by hand show up the next time the list opens.
+            self.refresh_references();
+        }
+        let entries = &self.references;
         if let Some(name) = &self.reference
             && !entries.iter().any(|e| e.wav.file_name().is_some_and(|f| f.to_string_lossy() == *name))
         {
@@ -123,6 +126,14 @@ impl StudioApp {
                 self.import_reference_dialog();
             }
         });
+    }
+
+    /// Read `refs/` again (a directory listing and the clip-check files: not something to do every frame).
+    pub(super) fn refresh_references(&mut self) {
+        self.references = match &self.project {
+            Some(project) => crate::recorder::list_references(&project.refs_dir()),
+            None => Vec::new(),
+        };
     }
 
     fn postprocessing_section(&mut self, ui: &mut egui::Ui) {

@@ -28,10 +28,22 @@ impl StudioApp {
 
     /// Unsaved changes: always for a session without a project that holds anything.
     pub fn is_dirty(&self) -> bool {
+        self.differs_from_saved(&self.script, &self.project_state())
+    }
+
+    fn differs_from_saved(&self, script: &str, state: &ProjectState) -> bool {
         match &self.saved {
-            Some((script, state)) => *script != self.script || *state != self.project_state(),
+            Some((saved_script, saved_state)) => saved_script != script || saved_state != state,
             None => self.takes.live().next().is_some(),
         }
+    }
+
+    /// Once a frame: note whether there is unsaved work (the status bar, title and close check read it),
+    /// and keep the recovery file up to date. The project state is built once for all of them.
+    pub(super) fn track_changes(&mut self, ctx: &egui::Context) {
+        let now = (self.script.clone(), self.project_state());
+        self.dirty = self.differs_from_saved(&now.0, &now.1);
+        self.autosave(ctx, now);
     }
 
     pub fn project(&self) -> Option<&Project> {
@@ -86,6 +98,7 @@ impl StudioApp {
             )
         };
         self.project = Some(project);
+        self.refresh_references();
         if let Some(first) = self.takes.nth_live(0) {
             self.select_take(first);
         }
@@ -208,6 +221,7 @@ impl StudioApp {
         self.status = format!("Saved as {}", project.dir.display());
         let _ = self.recent.push(&project.dir);
         self.project = Some(project);
+        self.refresh_references();
         Ok(())
     }
 
@@ -262,11 +276,10 @@ impl StudioApp {
     }
 
     /// Write the recovery file once the session has been unchanged for a moment.
-    pub(super) fn autosave(&mut self, ctx: &egui::Context) {
+    fn autosave(&mut self, ctx: &egui::Context, now: (String, ProjectState)) {
         if self.project.is_none() || self.recovery_offer.is_some() {
             return;
         }
-        let now = (self.script.clone(), self.project_state());
         if self.saved.as_ref() == Some(&now) || self.recovery_written.as_ref() == Some(&now) {
             self.pending_recovery = None;
             return;
@@ -401,6 +414,7 @@ impl StudioApp {
                 },
             );
             if let Some(clip) = saved {
+                self.refresh_references();
                 self.reference = clip.wav.file_name().map(|f| f.to_string_lossy().into_owned());
                 self.status = format!("Reference voice: {}", clip.wav.display());
             }
