@@ -58,20 +58,7 @@ fn three_chunk_render_follows_the_plan_with_voice_continuity() {
     assert_eq!(planned.len(), 3, "the script should plan three chunks");
 
     let wav = dir.join("take.wav");
-    let out = run(
-        &[
-            "render",
-            script.to_str().expect("UTF-8 temp path"),
-            "-o",
-            wav.to_str().expect("UTF-8 temp path"),
-            "--seed",
-            "42",
-        ]
-        .into_iter()
-        .chain(["--models-dir", models.to_str().expect("UTF-8 temp path"), "--format", "pcm16"])
-        .collect::<Vec<_>>(),
-        None,
-    );
+    let out = run(&render_args(&script, &wav, &models, &["--seed", "42", "--format", "pcm16"]), None);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("take.json")).unwrap()).unwrap();
@@ -243,17 +230,7 @@ fn render_fails(models: &Path, dir: &Path) -> String {
     std::fs::write(&script, r#"<speak voice="V" gender="male">Hello there.</speak>"#)
         .expect("write the script");
     let wav = dir.join("never.wav");
-    let out = run(
-        &[
-            "render",
-            script.to_str().expect("UTF-8 temp path"),
-            "-o",
-            wav.to_str().expect("UTF-8 temp path"),
-            "--models-dir",
-            models.to_str().expect("UTF-8 temp path"),
-        ],
-        None,
-    );
+    let out = run(&render_args(&script, &wav, models, &[]), None);
     assert!(!out.status.success(), "render should fail: {}", stdout(&out));
     assert!(!wav.exists() && !dir.join("never.json").exists(), "a failed render must write nothing");
     stderr(&out)
