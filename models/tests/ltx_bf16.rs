@@ -16,12 +16,9 @@ fn load(dir: &Path, file: &str) -> std::collections::HashMap<String, Tensor> {
     promptbook_models::candle::safetensors::load(dir.join(file), &Device::Cpu).expect("fixture")
 }
 
-/// `max|a − b| / max(1, max|b|)`.
-fn scaled_error(got: &Tensor, want: &Tensor) -> f32 {
-    let got = got.to_dtype(DType::F32).expect("cast");
-    let diff = (got - want).expect("shape").abs().expect("abs").max_all().expect("max").to_scalar::<f32>();
-    let peak = want.abs().expect("abs").max_all().expect("max").to_scalar::<f32>();
-    diff.expect("scalar") / peak.expect("scalar").max(1.0)
+/// The parity metric, `max|a − b| / max(1, max|b|)` (infinite on any NaN).
+fn scaled_error(got: &Tensor, want: &Tensor) -> f64 {
+    promptbook_models::parity::parity_error(got, want).expect("shape").1
 }
 
 #[test]
