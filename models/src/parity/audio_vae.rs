@@ -14,7 +14,8 @@ use crate::vocoder;
 use crate::weights::Checkpoint;
 
 const SPEC: &str = "ltx-audio-spec 8.4";
-const BF16: &str = "measured bf16 vs bf16, tools/parity/README.md";
+/// See `diffusion.rs`: 3x the bf16 reference's own error against f32, the largest over the committed cases.
+const BF16: &str = "3x the bf16 reference's error vs f32, tools/parity/README.md";
 
 pub(super) const COMPONENTS: &[Component] = &[
     Component {
@@ -46,7 +47,7 @@ pub(super) const COMPONENTS: &[Component] = &[
     Component {
         name: "audio_vae_decoder",
         dtype: DType::BF16,
-        caps: &[Cap { tensor: "mel", max: 3e-2, source: BF16 }],
+        caps: &[Cap { tensor: "mel", max: 8e-2, source: BF16 }],
         run: decoder,
     },
     // The vocoder computes in f32 on every device (spec §1.5, Scenema's autocast); in bf16 it is fed the
@@ -68,7 +69,7 @@ pub(super) const COMPONENTS: &[Component] = &[
         caps: &[
             Cap { tensor: "wav16", max: 1e-5, source: "f32 front end (spec 1.5, 8.4)" },
             Cap { tensor: "logmel", max: 1e-4, source: "f32 front end (spec 1.5, 8.4)" },
-            Cap { tensor: "latent", max: 3e-2, source: BF16 },
+            Cap { tensor: "latent", max: 4e-2, source: BF16 },
         ],
         run: encoder,
     },

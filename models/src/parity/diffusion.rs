@@ -34,26 +34,29 @@ const CONNECTOR_CAPS: &[Cap] = &[
 ];
 
 // bf16 against a bf16 reference: both round every op's result to 8 significant bits, in different orders
-// (fused vs unfused kernels, accumulation order), so outputs differ by a few bf16 ulps. Measured values and
-// the reasoning are in tools/parity/README.md ("bf16 cases").
-const BF16: &str = "measured bf16 vs bf16, tools/parity/README.md";
+// (fused vs unfused kernels, accumulation order), so outputs differ by a few bf16 ulps. Each case's
+// tolerance is 3x the bf16 reference's own error against the f32 one (`common.bf16_tolerance`); the caps are
+// the largest of those over the committed cases (tools/parity/README.md, "bf16 cases").
+const BF16: &str = "3x the bf16 reference's error vs f32, tools/parity/README.md";
+/// One bf16 ulp at 1: RoPE tables are computed in f32 and rounded (spec §1.5).
+const BF16_ULP_AT_ONE: f64 = 0.0078125;
 const TRANSFORMER_BF16_CAPS: &[Cap] = &[
     Cap { tensor: "positions", max: 0.0, source: "f32 in both (spec 1.5)" },
-    Cap { tensor: "rope_cos", max: 4e-3, source: "f32 tables rounded to bf16 (spec 1.5)" },
-    Cap { tensor: "rope_sin", max: 4e-3, source: "f32 tables rounded to bf16 (spec 1.5)" },
-    Cap { tensor: "velocity_*", max: 5e-2, source: BF16 },
-    Cap { tensor: "x0_*", max: 5e-2, source: BF16 },
+    Cap { tensor: "rope_cos", max: BF16_ULP_AT_ONE, source: "f32 tables rounded to bf16 (spec 1.5)" },
+    Cap { tensor: "rope_sin", max: BF16_ULP_AT_ONE, source: "f32 tables rounded to bf16 (spec 1.5)" },
+    Cap { tensor: "velocity_*", max: 4e-2, source: BF16 },
+    Cap { tensor: "x0_*", max: 3e-2, source: BF16 },
 ];
 const SAMPLER_BF16_CAPS: &[Cap] = &[
-    Cap { tensor: "latent", max: 5e-2, source: BF16 },
-    Cap { tensor: "latent_ref", max: 5e-2, source: BF16 },
+    Cap { tensor: "latent", max: 3e-2, source: BF16 },
+    Cap { tensor: "latent_ref", max: 3e-2, source: BF16 },
     Cap { tensor: "positions_ref", max: 0.0, source: "f32 in both (spec 1.5)" },
     Cap { tensor: "ref_tokens", max: 0.0, source: "bit-exact reference tokens (spec 8.4)" },
 ];
 const CONNECTOR_BF16_CAPS: &[Cap] = &[
-    Cap { tensor: "features", max: 2e-2, source: BF16 },
-    Cap { tensor: "connector_in", max: 2e-2, source: BF16 },
-    Cap { tensor: "audio_encoding", max: 2e-2, source: BF16 },
+    Cap { tensor: "features", max: 3e-2, source: BF16 },
+    Cap { tensor: "connector_in", max: 3e-2, source: BF16 },
+    Cap { tensor: "audio_encoding", max: 3e-2, source: BF16 },
 ];
 
 pub(super) const COMPONENTS: &[Component] = &[

@@ -19,7 +19,11 @@ pub(super) const COMPONENTS: &[Component] = &[
     Component {
         name: "gemma-text",
         dtype: DType::BF16,
-        caps: &[Cap { tensor: "hs.*", max: 3e-2, source: "measured bf16 vs bf16, tools/parity/README.md" }],
+        caps: &[Cap {
+            tensor: "hs.*",
+            max: 4e-2,
+            source: "3x the bf16 reference's error vs f32, tools/parity/README.md",
+        }],
         run: text,
     },
 ];

@@ -124,6 +124,8 @@ pub struct Case {
     pub meta: CaseMeta,
     pub inputs: HashMap<String, Tensor>,
     pub expected: HashMap<String, Tensor>,
+    /// For a bf16 case, the f32 reference of its `weights_from` case (what the reports' `vs_f32` measures).
+    pub f32_expected: HashMap<String, Tensor>,
     component: &'static Component,
     /// Expected tensors [`Case::check`] has compared so far.
     compared: RefCell<BTreeSet<String>>,
@@ -160,10 +162,15 @@ impl Case {
             _ => load(own_inputs)?,
         };
         let expected = load(dir.join("expected.safetensors"))?;
+        let f32_expected = match &meta.weights_from {
+            Some(other) if dtype != DType::F32 => load(dir.join(other).join("expected.safetensors"))?,
+            _ => HashMap::new(),
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             inputs,
             expected,
+            f32_expected,
             meta,
             component,
             compared: RefCell::new(BTreeSet::new()),
@@ -233,6 +240,10 @@ impl Case {
         };
         let problem = problem
             .or_else(|| (diff.nonfinite > 0).then(|| format!("{} NaN/infinite values", diff.nonfinite)));
+        let vs_f32 = match self.f32_expected.get(tensor) {
+            Some(reference) => Some(compare(got, reference)?.scaled),
+            None => None,
+        };
         Ok(TensorReport {
             case: self.name(),
             component: self.meta.component.clone(),
@@ -242,6 +253,7 @@ impl Case {
             tolerance,
             pass: problem.is_none() && diff.within(tolerance),
             problem,
+            vs_f32,
         })
     }
 
@@ -261,6 +273,7 @@ impl Case {
                 tolerance: 0.0,
                 pass: false,
                 problem: Some("expected tensor was never compared".into()),
+                vs_f32: None,
             })
             .collect()
     }
@@ -281,6 +294,8 @@ pub struct TensorReport {
     pub pass: bool,
     /// Why it failed beyond the tolerance: non-finite values, never compared, no cap.
     pub problem: Option<String>,
+    /// bf16 cases: the scaled error of our output against the f32 reference (information, not checked).
+    pub vs_f32: Option<f64>,
 }
 
 impl std::fmt::Display for TensorReport {
@@ -296,6 +311,9 @@ impl std::fmt::Display for TensorReport {
             self.tolerance,
             if self.pass { "PASS" } else { "FAIL" }
         )?;
+        if let Some(vs_f32) = self.vs_f32 {
+            write!(f, " vs_f32={vs_f32:.3e}")?;
+        }
         if let Some(problem) = &self.problem {
             write!(f, " ({problem})")?;
         }
