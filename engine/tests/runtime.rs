@@ -35,6 +35,7 @@ impl AudioModel for StandIn {
             weight_bytes: 0,
             sample_rate: RATE,
             steps: 8,
+            load_report: Default::default(),
         }
     }
 

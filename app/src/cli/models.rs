@@ -75,6 +75,9 @@ pub enum ModelsAction {
         /// Seed of the random weights.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Write the INT8 transformer file (`*.weight.int8` + `*.weight.scale`) instead of the bf16 one.
+        #[arg(long)]
+        int8: bool,
     },
 }
 
@@ -110,8 +113,9 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ModelsAction::Inspect { file, filter, json } => inspect(&store, file, filter.as_deref(), *json),
-        ModelsAction::MakeTestModel { dir, seed } => {
-            let model = promptbook_engine::pipeline::test_model::make_test_model(dir, *seed)?;
+        ModelsAction::MakeTestModel { dir, seed, int8 } => {
+            use promptbook_engine::pipeline::test_model::{TestModelOptions, make_test_model_with};
+            let model = make_test_model_with(dir, *seed, TestModelOptions { int8: *int8 })?;
             let params: u64 = model.files.iter().map(|(_, n)| n).sum();
             println!("wrote {} files ({params} parameters) to {}", model.files.len(), dir.display());
             println!("render with: promptbook render SCRIPT.xml -o OUT.wav --models-dir {}", dir.display());

@@ -7,6 +7,6 @@ pub mod scenema;
 pub mod test_model;
 pub mod waveform;
 
-pub use model::{AudioModel, Latent, ModelError, ModelInfo, TextConditioning};
+pub use model::{AudioModel, Latent, LoadReport, ModelError, ModelInfo, TextConditioning};
 pub use render::{GenerationRecord, RenderMode, RenderRequest, Take, render};
 pub use waveform::Waveform;

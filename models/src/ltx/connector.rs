@@ -128,6 +128,10 @@ impl AudioConnector {
         Ok(Self { transformer_1d_blocks, learnable_registers, cfg: cfg.clone() })
     }
 
+    pub fn config(&self) -> &ConnectorConfig {
+        &self.cfg
+    }
+
     /// Valid tokens compacted to the front in order, `registers[p mod R]` elsewhere (spec §2.5 step 1).
     /// Written as the reference's blend `flip(mask)·compacted + (1 − flip(mask))·registers`.
     pub fn replace_padded_with_registers(
