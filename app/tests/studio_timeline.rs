@@ -245,3 +245,24 @@ fn dragging_on_the_timeline_selects_a_span() {
         "{a}..{b} of {duration}"
     );
 }
+
+#[test]
+fn while_playing_a_zoomed_view_follows_the_playhead() {
+    let mut h = loaded(VALID, Duration::ZERO);
+    h.state_mut().render().unwrap();
+    step_until(&mut h, "a take arrives", |app| app.takes().live().count() == 1);
+    h.state_mut().set_timeline_view(Some((0.0, 0.5)));
+    h.state_mut().transport_mut().seek(1.2);
+    h.step();
+    assert_eq!(h.state().timeline_view(), Some((0.0, 0.5)), "stopped: the view stays where it was put");
+    h.state_mut().transport_mut().play();
+    h.step();
+    let (a, b) = h.state().timeline_view().unwrap();
+    let at = h.state().transport().position_s();
+    assert!((a..b).contains(&at) && (b - a - 0.5).abs() < 1e-9, "{at} outside {a}..{b}");
+    h.get_by_label("Follow").click();
+    h.step();
+    h.state_mut().transport_mut().seek(0.1);
+    h.step();
+    assert_eq!(h.state().timeline_view().map(|v| v.0), Some(a), "Follow off: the view stays");
+}

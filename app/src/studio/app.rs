@@ -279,6 +279,8 @@ impl StudioApp {
     /// Play through `output` instead of the default.
     pub fn with_output(mut self, output: Box<dyn AudioOutput>) -> Self {
         self.transport = Transport::new(output);
+        // A take selected while opening the project goes on the new transport.
+        self.load_audible();
         self
     }
 
@@ -555,6 +557,15 @@ impl StudioApp {
         self.settings = settings;
         self.refresh_lint();
         self.status = what.into();
+    }
+
+    /// The visible span of the timeline in seconds; `None` shows the whole take.
+    pub fn timeline_view(&self) -> Option<(f64, f64)> {
+        self.view
+    }
+
+    pub fn set_timeline_view(&mut self, view: Option<(f64, f64)>) {
+        self.view = view;
     }
 
     /// Select a span of the take (seconds), or clear the selection; a running loop follows it.

@@ -147,37 +147,24 @@ impl StudioApp {
             ui.weak(format!("{duration:.1} s"));
             ui.weak(lufs.map_or("— LUFS".into(), |l| format!("{l:.1} LUFS")));
             // A and B mark the pair being compared; any other take can become B.
-            match (is_a, is_b, self.compare.is_some(), self.selected) {
-                (true, _, true, _) => {
-                    ui.label(
-                        RichText::new("A").strong().color(theme::CHUNK_TEXT).background_color(theme::AB_MARK),
-                    )
-                    .on_hover_text("Side A of the comparison (Tab switches)");
+            let mark = |text: &str| {
+                RichText::new(text).strong().color(theme::CHUNK_TEXT).background_color(theme::AB_MARK)
+            };
+            if is_a && self.compare.is_some() {
+                ui.label(mark("A")).on_hover_text("Side A of the comparison (Tab switches)");
+            } else if is_b {
+                let b =
+                    ui.button(mark("B")).on_hover_text("Side B of the comparison; click to stop comparing");
+                if b.clicked() {
+                    self.set_compare(None);
                 }
-                (_, true, _, _) => {
-                    if ui
-                        .button(
-                            RichText::new("B")
-                                .strong()
-                                .color(theme::CHUNK_TEXT)
-                                .background_color(theme::AB_MARK),
-                        )
-                        .on_hover_text("Side B of the comparison; click to stop comparing")
-                        .clicked()
-                    {
-                        self.set_compare(None);
-                    }
+            } else if let Some(a) = self.selected.filter(|_| !is_a) {
+                let compare = ui
+                    .small_button("Compare")
+                    .on_hover_text(format!("Compare with T{a:02}: this take becomes B"));
+                if compare.clicked() {
+                    self.set_compare(Some(number));
                 }
-                (false, false, _, Some(a)) => {
-                    if ui
-                        .small_button("Compare")
-                        .on_hover_text(format!("Compare with T{a:02}: this take becomes B"))
-                        .clicked()
-                    {
-                        self.set_compare(Some(number));
-                    }
-                }
-                _ => {}
             }
             ui.menu_button("More", |ui| {
                 if ui.button("Rename").clicked() {
@@ -239,7 +226,8 @@ impl StudioApp {
     }
 
     fn transport_bar(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        // Wrapped: with a selection and an A/B pair the controls are wider than a narrow deck.
+        ui.horizontal_wrapped(|ui| {
             let has = self.selected.is_some();
             let play = if self.transport.is_playing() { "Pause" } else { "Play" };
             if ui.add_enabled(has, egui::Button::new(play).shortcut_text("Space")).clicked() {
