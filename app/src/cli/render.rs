@@ -164,6 +164,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
                 bar.set_position((chunk * of + step) as u64);
                 bar.set_message(format!("chunk {}/{chunks} step {step}/{of}", chunk + 1));
             }
+            EngineEvent::Decoding { id, chunk, of } if id == render_id => {
+                bar.set_message(format!("chunk {}/{of} decoding", chunk + 1));
+            }
             EngineEvent::Finished { id, take } if id == render_id => break take,
             EngineEvent::Failed { id, message } if id == render_id => {
                 bar.finish_and_clear();

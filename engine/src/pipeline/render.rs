@@ -57,6 +57,12 @@ pub enum RenderProgress<'a> {
         step: usize,
         of: usize,
     },
+    /// Sampling of chunk `index` is done and its latent is being decoded to audio (on the real model
+    /// this takes longer than the sampler steps).
+    Decoding {
+        index: usize,
+        of: usize,
+    },
     /// A chunk's decoded audio, sent as soon as it exists (before the take is joined).
     ChunkReady {
         index: usize,
@@ -223,6 +229,9 @@ pub fn render(
             .map_err(model_error(index))?;
         let sample_ms = ms(t);
 
+        if observer(RenderProgress::Decoding { index, of }).is_break() {
+            return Err(RenderError::Cancelled);
+        }
         let t = Instant::now();
         let audio = model.decode(&latent).map_err(model_error(index))?;
         let decode_ms = ms(t);
