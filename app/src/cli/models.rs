@@ -102,19 +102,22 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
             verify(&store, select, *delete_corrupt, *json)
         }
         ModelsAction::Path { file: None } => {
-            println!("{}", store.source().path().display());
+            crate::outln!("{}", store.source().path().display());
             Ok(ExitCode::SUCCESS)
         }
         ModelsAction::Path { file: Some(name) } => {
-            println!("{}", store.path_of(name)?.display());
+            crate::outln!("{}", store.path_of(name)?.display());
             Ok(ExitCode::SUCCESS)
         }
         ModelsAction::Inspect { file, filter, json } => inspect(&store, file, filter.as_deref(), *json),
         ModelsAction::MakeTestModel { dir, seed } => {
             let model = promptbook_engine::pipeline::test_model::make_test_model(dir, *seed)?;
             let params: u64 = model.files.iter().map(|(_, n)| n).sum();
-            println!("wrote {} files ({params} parameters) to {}", model.files.len(), dir.display());
-            println!("render with: promptbook render SCRIPT.xml -o OUT.wav --models-dir {}", dir.display());
+            crate::outln!("wrote {} files ({params} parameters) to {}", model.files.len(), dir.display());
+            crate::outln!(
+                "render with: promptbook render SCRIPT.xml -o OUT.wav --models-dir {}",
+                dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -150,25 +153,25 @@ fn status(store: &Store, select: &Select, json: bool) -> anyhow::Result<ExitCode
             "complete": complete,
             "files": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
-    println!("{}\nvariant {}\n", describe_source(store), select.variant);
+    crate::outln!("{}\nvariant {}\n", describe_source(store), select.variant);
     for row in &rows {
         let state = match &row.state {
             FileState::Present => "present",
             FileState::Missing => "missing",
             FileState::Damaged(_) => "DAMAGED",
         };
-        println!("  {state:<8} {:>9}  {}", size_column(row), row.key);
+        crate::outln!("  {state:<8} {:>9}  {}", size_column(row), row.key);
         if let FileState::Damaged(reason) = &row.state {
-            println!("           {reason}");
+            crate::outln!("           {reason}");
         }
     }
     let missing: Vec<&FileStatus> = rows.iter().filter(|r| r.state != FileState::Present).collect();
-    println!();
+    crate::outln!();
     if missing.is_empty() {
-        println!("All {} files present.", rows.len());
+        crate::outln!("All {} files present.", rows.len());
         return Ok(ExitCode::SUCCESS);
     }
     let known: u64 = missing.iter().filter_map(|r| r.file.size.estimate()).sum();
@@ -177,10 +180,10 @@ fn status(store: &Store, select: &Select, json: bool) -> anyhow::Result<ExitCode
     if unknown > 0 {
         size.push_str(&format!(" plus {unknown} file(s) of unknown size"));
     }
-    println!("{} of {} files present; to download: {size}.", rows.len() - missing.len(), rows.len());
+    crate::outln!("{} of {} files present; to download: {size}.", rows.len() - missing.len(), rows.len());
     for repo in &store.manifest().repos {
         if repo.gated && store.hub().token.is_none() && missing.iter().any(|r| r.file.repo == repo.id) {
-            println!(
+            crate::outln!(
                 "{} is gated: accept the licence at {}, then set HF_TOKEN or run `huggingface-cli login`.",
                 repo.id,
                 repo.page_url()
@@ -188,11 +191,11 @@ fn status(store: &Store, select: &Select, json: bool) -> anyhow::Result<ExitCode
         }
     }
     if rows.iter().any(|r| matches!(r.state, FileState::Damaged(_))) {
-        println!(
+        crate::outln!(
             "Damaged files: run `promptbook models verify --delete-corrupt`, then `promptbook models download`."
         );
     } else {
-        println!("Run `promptbook models download{}`.", variant_flag(select));
+        crate::outln!("Run `promptbook models download{}`.", variant_flag(select));
     }
     Ok(ExitCode::from(1))
 }
@@ -265,14 +268,14 @@ fn short_name(key: &str) -> String {
 
 fn download(store: &Store, select: &Select, retries: u32, json: bool) -> anyhow::Result<ExitCode> {
     if !json {
-        println!("{}\n", describe_source(store));
+        crate::outln!("{}\n", describe_source(store));
     }
     let options =
         DownloadOptions { include_optional: select.optional, retries, ..DownloadOptions::default() };
     let mut bars = Bars::new("downloading");
     let report = store.download(select.variant, &options, &mut |e| bars.event(e))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
     for (key, outcome) in &report.files {
@@ -288,9 +291,9 @@ fn download(store: &Store, select: &Select, retries: u32, json: bool) -> anyhow:
                 store::human_bytes(*resumed_from)
             ),
         };
-        println!("  {key}: {what}");
+        crate::outln!("  {key}: {what}");
     }
-    println!("\nAll {} files present and checked.", report.files.len());
+    crate::outln!("\nAll {} files present and checked.", report.files.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -316,7 +319,7 @@ fn verify(store: &Store, select: &Select, delete_corrupt: bool, json: bool) -> a
     let good = results.iter().all(|r| matches!(r.outcome, VerifyOutcome::Verified(_)));
     if json {
         let report = serde_json::json!({ "ok": good, "files": results, "deleted": deleted });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(if good { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     for result in &results {
@@ -326,15 +329,15 @@ fn verify(store: &Store, select: &Select, delete_corrupt: bool, json: bool) -> a
             VerifyOutcome::Corrupt(message) => format!("CORRUPT: {message}"),
             VerifyOutcome::Failed(message) => format!("not checked: {message}"),
         };
-        println!("  {}: {what}", result.key);
+        crate::outln!("  {}: {what}", result.key);
     }
     for key in &deleted {
-        println!("deleted {key}");
+        crate::outln!("deleted {key}");
     }
     if good {
-        println!("\nAll {} files verified.", results.len());
+        crate::outln!("\nAll {} files verified.", results.len());
     } else if !deleted.is_empty() {
-        println!("\nRun `promptbook models download{}` to fetch them again.", variant_flag(select));
+        crate::outln!("\nRun `promptbook models download{}` to fetch them again.", variant_flag(select));
     }
     Ok(if good { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -346,26 +349,26 @@ fn inspect(store: &Store, file: &str, filter: Option<&str>, json: bool) -> anyho
         inspection.tensors.retain(|(name, _, _)| name.contains(text));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&inspection)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&inspection)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} ({})", path.display(), store::human_bytes(inspection.file_bytes));
+    crate::outln!("{} ({})", path.display(), store::human_bytes(inspection.file_bytes));
     let params: Vec<String> = inspection
         .params_by_dtype()
         .iter()
         .map(|(dtype, n)| format!("{dtype} {}", human_count(*n)))
         .collect();
-    println!("{} tensors; parameters: {}", inspection.tensors.len(), params.join(", "));
+    crate::outln!("{} tensors; parameters: {}", inspection.tensors.len(), params.join(", "));
     for (key, value) in &inspection.metadata {
-        println!("metadata {key} = {value}");
+        crate::outln!("metadata {key} = {value}");
     }
     match &inspection.config {
-        Some(config) => println!("config:\n{}", serde_json::to_string_pretty(config)?),
-        None => println!("config: none"),
+        Some(config) => crate::outln!("config:\n{}", serde_json::to_string_pretty(config)?),
+        None => crate::outln!("config: none"),
     }
     let width = inspection.tensors.iter().map(|(name, _, _)| name.len()).max().unwrap_or(0);
     for (name, dtype, shape) in &inspection.tensors {
-        println!("{name:<width$}  {dtype:<5} {shape:?}");
+        crate::outln!("{name:<width$}  {dtype:<5} {shape:?}");
     }
     Ok(ExitCode::SUCCESS)
 }
