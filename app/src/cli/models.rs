@@ -37,6 +37,9 @@ pub enum ModelsAction {
         /// Attempts after a transfer breaks off.
         #[arg(long, default_value_t = 5)]
         retries: u32,
+        /// Accept files the hub gives no sha256 or git-sha1 hash for (checked by structure only).
+        #[arg(long)]
+        no_verify: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -81,9 +84,10 @@ pub enum ModelsAction {
 /// Which configuration.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Select {
-    /// Transformer weights.
-    #[arg(long, default_value = "int8", value_parser = parse_variant)]
-    pub variant: Variant,
+    /// Transformer weights (default: the one `render` would load: int8 when present, else bf16 when
+    /// present, else int8).
+    #[arg(long, value_parser = parse_variant)]
+    pub variant: Option<Variant>,
     /// Include files no configuration needs (the ComfyUI-only audio pipeline file).
     #[arg(long)]
     pub optional: bool,
@@ -93,11 +97,19 @@ fn parse_variant(s: &str) -> Result<Variant, String> {
     s.parse()
 }
 
+impl Select {
+    fn variant(&self, store: &Store) -> Variant {
+        self.variant.unwrap_or_else(|| store.variant_in_use())
+    }
+}
+
 pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
     let store = Store::from_env(args.models_dir.clone());
     match &args.action {
         ModelsAction::Status { select, json } => status(&store, select, *json),
-        ModelsAction::Download { select, retries, json } => download(&store, select, *retries, *json),
+        ModelsAction::Download { select, retries, no_verify, json } => {
+            download(&store, select, *retries, *no_verify, *json)
+        }
         ModelsAction::Verify { select, delete_corrupt, json } => {
             verify(&store, select, *delete_corrupt, *json)
         }
@@ -144,19 +156,19 @@ fn size_column(status: &FileStatus) -> String {
 }
 
 fn status(store: &Store, select: &Select, json: bool) -> anyhow::Result<ExitCode> {
-    let rows = store.status(select.variant, select.optional);
+    let rows = store.status(select.variant(store), select.optional);
     let complete = rows.iter().all(|r| r.state == FileState::Present);
     if json {
         let report = serde_json::json!({
             "source": store.source(),
-            "variant": select.variant,
+            "variant": select.variant(store),
             "complete": complete,
             "files": rows,
         });
         crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
-    crate::outln!("{}\nvariant {}\n", describe_source(store), select.variant);
+    crate::outln!("{}\nvariant {}\n", describe_source(store), select.variant(store));
     for row in &rows {
         let state = match &row.state {
             FileState::Present => "present",
@@ -202,8 +214,8 @@ fn status(store: &Store, select: &Select, json: bool) -> anyhow::Result<ExitCode
 
 fn variant_flag(select: &Select) -> String {
     let mut flags = String::new();
-    if select.variant != Variant::default() {
-        flags.push_str(&format!(" --variant {}", select.variant));
+    if select.variant.is_some_and(|v| v != Variant::default()) {
+        flags.push_str(&format!(" --variant {}", select.variant.unwrap_or_default()));
     }
     if select.optional {
         flags.push_str(" --optional");
@@ -266,14 +278,24 @@ fn short_name(key: &str) -> String {
     key.rsplit('/').next().unwrap_or(key).to_string()
 }
 
-fn download(store: &Store, select: &Select, retries: u32, json: bool) -> anyhow::Result<ExitCode> {
+fn download(
+    store: &Store,
+    select: &Select,
+    retries: u32,
+    no_verify: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     if !json {
         crate::outln!("{}\n", describe_source(store));
     }
-    let options =
-        DownloadOptions { include_optional: select.optional, retries, ..DownloadOptions::default() };
+    let options = DownloadOptions {
+        include_optional: select.optional,
+        retries,
+        allow_unverified: no_verify,
+        ..DownloadOptions::default()
+    };
     let mut bars = Bars::new("downloading");
-    let report = store.download(select.variant, &options, &mut |e| bars.event(e))?;
+    let report = store.download(select.variant(store), &options, &mut |e| bars.event(e))?;
     if json {
         crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
@@ -299,8 +321,9 @@ fn download(store: &Store, select: &Select, retries: u32, json: bool) -> anyhow:
 
 fn verify(store: &Store, select: &Select, delete_corrupt: bool, json: bool) -> anyhow::Result<ExitCode> {
     let mut bars = Bars::new("hashing");
-    let results =
-        store.verify(select.variant, select.optional, &mut |e| bars.event(e), &CancelToken::new())?;
+    let mut results =
+        store.verify(select.variant(store), select.optional, &mut |e| bars.event(e), &CancelToken::new())?;
+    apply_layout_check(store, &mut results);
     let mut deleted = Vec::new();
     let read_only = matches!(store.source(), Source::ModelsDir(_));
     if delete_corrupt && read_only {
@@ -342,8 +365,34 @@ fn verify(store: &Store, select: &Select, delete_corrupt: bool, json: bool) -> a
     Ok(if good { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// A file verified without a hash is only known to be well-formed: build every module over the
+/// headers, as `render` would, and call the files it would refuse corrupt.
+fn apply_layout_check(store: &Store, results: &mut [store::VerifyResult]) {
+    let unhashed = |r: &store::VerifyResult| matches!(&r.outcome, VerifyOutcome::Verified(method) if method != "sha256" && method != "git-sha1");
+    if !results.iter().any(unhashed) {
+        return;
+    }
+    let problems = promptbook_engine::pipeline::layout::check_store(store);
+    for result in results.iter_mut().filter(|r| unhashed(r)) {
+        let Some(path) = &result.path else { continue };
+        let found: Vec<&str> =
+            problems.iter().filter(|p| &p.path == path).map(|p| p.message.as_str()).collect();
+        if !found.is_empty() {
+            result.outcome = VerifyOutcome::Corrupt(format!("render cannot load it: {}", found.join("; ")));
+        }
+    }
+}
+
 fn inspect(store: &Store, file: &str, filter: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
-    let path = if Path::new(file).exists() { PathBuf::from(file) } else { store.path_of(file)? };
+    let path = if Path::new(file).exists() {
+        PathBuf::from(file)
+    } else if store.manifest().find(file).is_some() {
+        store.path_of(file)?
+    } else {
+        anyhow::bail!(
+            "{file} does not exist, and no model file has that name (see `promptbook models status`)"
+        )
+    };
     let mut inspection = store::inspect(&path)?;
     if let Some(text) = filter {
         inspection.tensors.retain(|(name, _, _)| name.contains(text));
