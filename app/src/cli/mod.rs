@@ -60,10 +60,11 @@ pub fn main() -> ExitCode {
 }
 
 /// With `--json`, a command that cannot run still prints one JSON object, `{"error": "..."}`, and
-/// exits with status 2; without it the error goes to standard error as usual.
+/// exits with status 2; the error goes to standard error as well, as without `--json`.
 pub fn json_errors(json: bool, result: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
     match result {
         Err(err) if json => {
+            eprintln!("error: {err:#}");
             let text = serde_json::json!({ "error": format!("{err:#}") }).to_string() + "\n";
             print_out(&text)?;
             Ok(ExitCode::from(2))
