@@ -96,5 +96,6 @@ fn check_clip_reports_a_corrupt_file_clearly() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.flac"), "{err}");
-    assert!(out.stdout.is_empty(), "no JSON for a file that cannot be read");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    assert!(json["error"].as_str().is_some_and(|e| e.contains("broken.flac")), "{json}");
 }

@@ -235,8 +235,8 @@ fn unwritable_destination_fails_cleanly() {
 fn overlong_files_are_refused() {
     let dir = fresh_dir("overlong");
     let src = dir.join("podcast.wav");
-    // 601 s at a (valid) 1 kHz rate keeps the file small.
-    let audio = AudioBuffer::mono(1_000, vec![0.1; 601_000]).unwrap();
+    // 601 s at the lowest accepted rate, 8 kHz.
+    let audio = AudioBuffer::mono(8_000, vec![0.1; 4_808_000]).unwrap();
     audio::write_wav(&src, &audio, WavSampleFormat::Pcm16).unwrap();
     let dst = dir.join("out.wav");
     let err = audio::import_file(&src, &dst, ENGINE_SAMPLE_RATE).unwrap_err();

@@ -1,5 +1,6 @@
 //! The render pipeline: from a checked script to a take (48 kHz stereo plus its generation record).
 
+pub mod layout;
 pub mod model;
 pub mod postprocess;
 pub mod render;

@@ -151,6 +151,23 @@ pub struct ScenemaModel {
     device: Device,
     dtype: DType,
     info: ModelInfo,
+    /// Named when a stage's output is not finite.
+    files: ScenemaFiles,
+    gemma_shards: Vec<PathBuf>,
+}
+
+/// An error unless every value of `t` is finite: `x · 0` is 0 for finite `x` and NaN otherwise, so the
+/// sum is NaN exactly when something is not finite (and cannot overflow).
+fn ensure_finite(t: &Tensor, stage: &str, files: &[&Path]) -> Result<(), ModelError> {
+    let probe = (t.to_dtype(DType::F32)? * 0.0)?.sum_all()?.to_scalar::<f32>()?;
+    if probe.is_finite() {
+        return Ok(());
+    }
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    Err(ModelError::Failed(format!(
+        "the {stage} produced NaN or infinite values; its weights are damaged ({}). Run `promptbook models verify`",
+        names.join(", ")
+    )))
 }
 
 fn file_error(path: &Path, what: &str) -> impl Fn(promptbook_models::candle::Error) -> String {
@@ -246,7 +263,19 @@ impl ScenemaModel {
             load_report: LoadReport { reference_encoder: Some(encoder_origin.to_string()), config_defaults },
         };
         progress("model loaded", 1.0);
-        Ok(Self { text, processor, transformer, decoder, vocoder, encoder, device, dtype, info })
+        Ok(Self {
+            text,
+            processor,
+            transformer,
+            decoder,
+            vocoder,
+            encoder,
+            device,
+            dtype,
+            info,
+            files: files.clone(),
+            gemma_shards: gemma.weights.clone(),
+        })
     }
 }
 
@@ -293,6 +322,10 @@ impl AudioModel for ScenemaModel {
 
     fn encode_text(&mut self, prompt: &str) -> Result<TextConditioning, ModelError> {
         let encoded = self.text.encode(prompt).map_err(|e| ModelError::Failed(e.to_string()))?;
+        let shards: Vec<&Path> = self.gemma_shards.iter().map(PathBuf::as_path).collect();
+        for hidden in &encoded.hidden_states {
+            ensure_finite(hidden, "Gemma 3 text encoder", &shards)?;
+        }
         let levels = encoded
             .hidden_states
             .iter()
@@ -301,6 +334,7 @@ impl AudioModel for ScenemaModel {
         let mask = encoded.attention_mask.to_device(&self.device)?;
         let features = self.processor.feature_extractor.forward_levels(&levels, &mask)?;
         let context = self.processor.audio_connector.forward(&features, &mask)?;
+        ensure_finite(&context, "audio connector", &[&self.files.pipeline])?;
         Ok(TextConditioning(Box::new(context)))
     }
 
@@ -338,12 +372,14 @@ impl AudioModel for ScenemaModel {
             }
         }
         let latent = state.generated_latent()?;
+        ensure_finite(&latent, "audio transformer", &[&self.files.transformer])?;
         Ok(Latent { frames: latent.dim(2)?, data: Box::new(latent) })
     }
 
     fn decode(&mut self, latent: &Latent) -> Result<Waveform, ModelError> {
         let latent = tensor_of(latent.data.as_ref(), "latent")?;
         let audio = audio_vae::decode_audio(&self.decoder, &self.vocoder, latent)?;
+        ensure_finite(&audio, "audio VAE decoder and vocoder", &[&self.files.pipeline])?;
         // (1, 2, N) -> two channels of N samples
         let channels = audio.squeeze(0)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
         Ok(Waveform::new(self.vocoder.output_sample_rate(), channels))
@@ -354,6 +390,7 @@ impl AudioModel for ScenemaModel {
             if audio.channel_count() > 2 { vec![audio.mono_mix()] } else { audio.channels.clone() };
         let latent =
             self.encoder.encode_reference(&channels, audio.sample_rate, MAX_REF_CAP_SECONDS, &self.device)?;
+        ensure_finite(&latent, "audio VAE encoder", &[&self.files.encoder])?;
         let latent = latent.to_dtype(self.dtype)?;
         Ok(Latent { frames: latent.dim(2)?, data: Box::new(latent) })
     }

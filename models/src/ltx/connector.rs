@@ -244,6 +244,17 @@ pub fn load<P: AsRef<Path>>(
     device: &Device,
 ) -> Result<AudioEmbeddingsProcessor> {
     let checkpoint = Arc::new(Checkpoint::open(paths)?);
+    load_from(&checkpoint, embedding_dim, num_levels, dtype, device)
+}
+
+/// [`load`] from an opened checkpoint (a header-only one checks the layout without reading weights).
+pub fn load_from(
+    checkpoint: &Arc<Checkpoint>,
+    embedding_dim: usize,
+    num_levels: usize,
+    dtype: DType,
+    device: &Device,
+) -> Result<AudioEmbeddingsProcessor> {
     let config = checkpoint
         .config()?
         .ok_or_else(|| candle_core::Error::Msg(format!("{:?}: no `config` metadata", checkpoint.paths())))?;
