@@ -274,7 +274,7 @@ fn rewrite_safetensors(path: &Path, rename: impl Fn(&str) -> Option<String>) {
         out_header.insert(new_name, entry);
     }
     let mut json = serde_json::to_vec(&out_header).expect("serialise the header");
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     let mut file = (json.len() as u64).to_le_bytes().to_vec();
@@ -292,15 +292,22 @@ fn render_with_reference(models: &Path, dir: &Path, name: &str) -> (Vec<u8>, Str
     write_tone_wav(&clip, 16_000, 2.0);
     let wav = dir.join(format!("{name}.wav"));
     let out = run(
-        &render_args(&script, &wav, models, &["--reference", clip.to_str().unwrap(), "--seed", "11"]),
+        &render_args(
+            &script,
+            &wav,
+            models,
+            &["--reference", clip.to_str().expect("UTF-8 path"), "--seed", "11"],
+        ),
         None,
     );
     assert!(out.status.success(), "{name}: {}", stderr(&out));
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap()).unwrap();
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("read the record"),
+    )
+    .expect("parse the record");
     assert_eq!(record["chunks"][0]["reference"], "user_clip");
     let origin = record["model"]["load_report"]["reference_encoder"].as_str().expect("reference_encoder");
-    (std::fs::read(&wav).unwrap(), origin.to_string())
+    (std::fs::read(&wav).expect("read the take"), origin.to_string())
 }
 
 #[test]
