@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 use super::{Case, TensorReport};
 use crate::ltx::geometry::{audio_positions_tensor, latent_frames_for_duration};
@@ -36,11 +36,11 @@ fn file(case: &Case, role: &str) -> Result<PathBuf> {
 }
 
 fn transformer(case: &Case) -> Result<Vec<TensorReport>> {
-    let model = transformer::load(&[file(case, "transformer")?], DType::F32, &Device::Cpu)?;
+    let model = transformer::load(&[file(case, "transformer")?], case.dtype(), case.device())?;
     let latent = case.input("latent")?;
     let mask = case.input("denoise_mask")?;
     let context = case.input("context")?;
-    let positions = audio_positions_tensor(latent.dim(1)?, &Device::Cpu)?;
+    let positions = audio_positions_tensor(latent.dim(1)?, case.device())?;
     let rope = model.velocity_model().rope(&positions, DType::F32)?;
     let mut reports = vec![
         case.check("positions", &positions)?,
@@ -62,7 +62,7 @@ fn transformer(case: &Case) -> Result<Vec<TensorReport>> {
 }
 
 fn sampler(case: &Case) -> Result<Vec<TensorReport>> {
-    let model = transformer::load(&[file(case, "transformer")?], DType::F32, &Device::Cpu)?;
+    let model = transformer::load(&[file(case, "transformer")?], case.dtype(), case.device())?;
     let noise = case.input("noise")?;
     let reference = case.input("ref_latent")?;
     let context = case.input("context")?;
@@ -107,7 +107,7 @@ fn connector(case: &Case) -> Result<Vec<TensorReport>> {
     let mask = case.input("attention_mask")?;
     let (_, _, embedding_dim, num_levels) = hidden_states.dims4()?;
     let processor =
-        connector::load(&[file(case, "pipeline")?], embedding_dim, num_levels, DType::F32, &Device::Cpu)?;
+        connector::load(&[file(case, "pipeline")?], embedding_dim, num_levels, case.dtype(), case.device())?;
     let features = processor.feature_extractor.forward(hidden_states, mask)?;
     let replaced = processor.audio_connector.replace_padded_with_registers(&features, mask)?;
     let encoding = processor.forward(hidden_states, mask)?;

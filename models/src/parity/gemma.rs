@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use candle_core::{Device, Error, Result};
+use candle_core::{Error, Result};
 
 use super::{Case, TensorReport};
-use crate::gemma::{self, Config, MemoryMode};
+use crate::gemma::{self, Config};
 use crate::weights::Checkpoint;
 
 /// `Some(reports)` when `case` is one of this module's components.
@@ -26,14 +26,14 @@ fn read_json(case: &Case, key: &str) -> Result<serde_json::Value> {
     serde_json::from_str(&text).map_err(|e| Error::Msg(format!("{}: {e}", path.display())))
 }
 
-/// Real file layout (hub `config.json`, sharded index, multimodal key prefixes), f32 on the CPU; every hidden
-/// state compared.
+/// Real file layout (hub `config.json`, sharded index, multimodal key prefixes), on the case's target;
+/// every hidden state compared.
 fn text(case: &Case) -> Result<Vec<TensorReport>> {
     let cfg = Config::from_hub_json(&read_json(case, "config_file")?)?;
     let shards = gemma::shard_files(&read_json(case, "index_file")?)?;
     let paths: Vec<PathBuf> = shards.iter().map(|f| case.dir.join(f)).collect();
     let checkpoint = Arc::new(Checkpoint::open(&paths)?);
-    let model = gemma::load(&cfg, &checkpoint, MemoryMode::CPU_F32, &Device::Cpu)?;
+    let model = gemma::load(&cfg, &checkpoint, case.target.gemma_mode(), case.device())?;
     let states = model.forward_hidden_states(case.input("input_ids")?, case.input("attention_mask")?)?;
     if case.expected.len() != states.len() {
         candle_core::bail!(

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Error, Result, Tensor};
+use candle_core::{Error, Result, Tensor};
 
 use super::{Case, TensorReport};
-use crate::gemma::{self, Config, MemoryMode};
+use crate::gemma::{self, Config};
 use crate::ltx::connector;
 use crate::weights::Checkpoint;
 
@@ -31,20 +31,20 @@ fn read_json(case: &Case, pointer: &str) -> Result<serde_json::Value> {
     serde_json::from_str(&text).map_err(|e| Error::Msg(format!("{}: {e}", path.display())))
 }
 
-/// Gemma from its hub `config.json` and sharded checkpoint, the processor from the pipeline file, f32 on the
-/// CPU; the feature extractor is sized from the loaded Gemma (hidden width, layers + 1 levels).
+/// Gemma from its hub `config.json` and sharded checkpoint, the processor from the pipeline file, on the case's
+/// target; the feature extractor is sized from the loaded Gemma (hidden width, layers + 1 levels).
 fn text_chain(case: &Case) -> Result<Vec<TensorReport>> {
     let cfg = Config::from_hub_json(&read_json(case, "/config_file")?)?;
     let shards = gemma::shard_files(&read_json(case, "/index_file")?)?;
     let paths: Vec<PathBuf> = shards.iter().map(|f| case.dir.join(f)).collect();
     let checkpoint = Arc::new(Checkpoint::open(&paths)?);
-    let model = gemma::load(&cfg, &checkpoint, MemoryMode::CPU_F32, &Device::Cpu)?;
+    let model = gemma::load(&cfg, &checkpoint, case.target.gemma_mode(), case.device())?;
     let processor = connector::load(
         &[case.dir.join(extra_str(case, "/files/pipeline")?)],
         cfg.hidden_size,
         cfg.num_hidden_states(),
-        DType::F32,
-        &Device::Cpu,
+        case.dtype(),
+        case.device(),
     )?;
 
     let input_ids = case.input("input_ids")?;
