@@ -83,7 +83,20 @@ fn parse_args() -> std::result::Result<Args, String> {
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    let target = promptbook_models::parity::Target::parse(&device, &dtype).map_err(|e| e.to_string())?;
+    let device_name = device.clone();
+    let device = match device.as_str() {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::new_cuda(0).map_err(|e| format!("cuda: {e}"))?,
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(ordinal) => Device::new_cuda(ordinal).map_err(|e| format!("{other}: {e}"))?,
+            None => return Err(format!("unknown device `{other}`: expected cpu, cuda or cuda:N")),
+        },
+    };
+    let dtype = match dtype.as_str() {
+        "f32" => DType::F32,
+        "bf16" => DType::BF16,
+        other => return Err(format!("--dtype {other}: expected f32 or bf16")),
+    };
     let dims = match dims.as_str() {
         "tiny" => Dims::Tiny,
         "full" => Dims::Full,
@@ -95,9 +108,9 @@ fn parse_args() -> std::result::Result<Args, String> {
         return Err(format!("unknown stage `{bad}`; stages: {}", STAGES.join(",")));
     }
     Ok(Args {
-        device_name: target.name(),
-        device: target.device,
-        dtype: target.dtype,
+        device_name: format!("{device_name}/{}", dtype.as_str()),
+        device,
+        dtype,
         dims,
         stages,
         gemma_layers,

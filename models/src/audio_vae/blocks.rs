@@ -7,10 +7,25 @@
 use candle_core::{DType, Module, Result, Tensor, bail};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
+/// `conv.forward(x)`. candle 0.11 has no bf16 conv2d on the CPU (its im2col matmul rejects BF16); there the
+/// convolution widens to f32 and rounds its output to bf16, which is what a bf16 convolution accumulating
+/// in f32 (cuDNN, PyTorch's CPU kernels) computes.
+fn conv2d(conv: &Conv2d, x: &Tensor) -> Result<Tensor> {
+    if x.dtype() != DType::BF16 || !x.device().is_cpu() {
+        return conv.forward(x);
+    }
+    let bias = conv.bias().map(|b| b.to_dtype(DType::F32)).transpose()?;
+    let wide = Conv2d::new(conv.weight().to_dtype(DType::F32)?, bias, *conv.config());
+    wide.forward(&x.to_dtype(DType::F32)?)?.to_dtype(DType::BF16)
+}
+
 /// `PixelNorm(dim=1, eps=1e-6)`: `x / sqrt(mean_c(x²) + eps)`, no parameters.
 pub fn pixel_norm(x: &Tensor) -> Result<Tensor> {
+    // In f32, rounded once: candle's reductions sum in the input dtype.
+    let dtype = x.dtype();
+    let x = x.to_dtype(DType::F32)?;
     let rms = (x.sqr()?.mean_keepdim(1)? + 1e-6)?.sqrt()?;
-    x.broadcast_div(&rms)
+    x.broadcast_div(&rms)?.to_dtype(dtype)
 }
 
 fn pad_freq(x: &Tensor, left: usize, right: usize) -> Result<Tensor> {
@@ -48,11 +63,16 @@ impl CausalConv2d {
     }
 
     /// The valid convolution of an input already padded on both axes.
+    /// On the CPU, one matmul per time tap instead of candle's im2col (which copies the input k² times), and
+    /// bf16 widened to f32: candle 0.11 has no CPU bf16 conv2d matmul, and a bf16 convolution accumulating in
+    /// f32 (cuDNN, PyTorch's CPU kernels) rounds only its output.
     fn conv_padded(&self, x: &Tensor) -> Result<Tensor> {
-        let weight = self.conv.weight();
-        if !weight.device().is_cpu() || weight.dtype() != DType::F32 {
+        if !x.device().is_cpu() || !matches!(x.dtype(), DType::F32 | DType::BF16) {
             return self.conv.forward(x);
         }
+        let dtype = x.dtype();
+        let x = &x.to_dtype(DType::F32)?;
+        let weight = &self.conv.weight().to_dtype(DType::F32)?;
         let (b, c_in, rows, cols) = x.dims4()?;
         let (c_out, _, k, _) = weight.dims4()?;
         let (t_out, f_out) = (rows + 1 - k, cols + 1 - k);
@@ -78,10 +98,11 @@ impl CausalConv2d {
         }
         let y = y.ok_or_else(|| candle_core::Error::Msg("causal conv: no taps".into()))?;
         let y = y.reshape((b, c_out, t_out, f_out))?;
-        match self.conv.bias() {
-            Some(bias) => y.broadcast_add(&bias.reshape((1, c_out, 1, 1))?),
-            None => Ok(y),
-        }
+        let y = match self.conv.bias() {
+            Some(bias) => y.broadcast_add(&bias.to_dtype(DType::F32)?.reshape((1, c_out, 1, 1))?)?,
+            None => y,
+        };
+        y.to_dtype(dtype)
     }
 
     /// Continue along time from the previous call (the first call sees zeros before it).
@@ -214,7 +235,7 @@ impl Downsample {
             bail!("downsample: input of {t} frames x {f} bins is too small");
         }
         let x = x.pad_with_zeros(3, 0, 1)?.pad_with_zeros(2, 2, 0)?;
-        self.conv.forward(&x)
+        conv2d(&self.conv, &x)
     }
 }
 
