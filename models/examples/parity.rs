@@ -36,17 +36,19 @@ fn main() -> ExitCode {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            Some("--device") => match args.next().and_then(|v| v.into_string().ok()).map(|v| parse_device(&v)) {
-                Some(Ok(d)) => device = d,
-                Some(Err(err)) => {
-                    eprintln!("parity: {err}");
-                    return ExitCode::from(2);
+            Some("--device") => {
+                match args.next().and_then(|v| v.into_string().ok()).map(|v| parse_device(&v)) {
+                    Some(Ok(d)) => device = d,
+                    Some(Err(err)) => {
+                        eprintln!("parity: {err}");
+                        return ExitCode::from(2);
+                    }
+                    None => {
+                        eprintln!("{USAGE}");
+                        return ExitCode::from(2);
+                    }
                 }
-                None => {
-                    eprintln!("{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
+            }
             _ => roots.push(PathBuf::from(arg)),
         }
     }

@@ -15,4 +15,3 @@ fn committed_parity_cases_match_the_reference() {
     assert!(summary.cases > 0, "no parity cases under {}", root.display());
     assert!(summary.passed(), "parity failures:\n{}", summary.failures().join("\n"));
 }
-
