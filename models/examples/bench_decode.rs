@@ -1,10 +1,12 @@
-//! Decode benchmark, candle side: `cargo run --release -p promptbook-models --example bench_decode -- DIR`
+//! Decode benchmark, candle side:
+//! `cargo run --release -p promptbook-models --example bench_decode -- DIR [--decoder-only] [--iters N]`
 //!
 //! `DIR` is written by `tools/parity/bench_decode.py` (which runs this and prints the PyTorch/candle table):
 //! `scenema-audio-pipeline-audio.safetensors` (real-width random weights, real key names and config),
 //! `inputs.safetensors` (`latent`), `torch_outputs.safetensors` (`mel`, `wave`). Times the whole decode
 //! (decoder, then vocoder + BWE, f32, CPU), then a streamed decode in 1 s latent pieces, and compares
-//! both with PyTorch's output. Prints a table and one `BENCH_JSON {...}` line.
+//! both with PyTorch's output. Prints a table and one `BENCH_JSON {...}` line. `--decoder-only` times just
+//! the VAE decoder `N` times (after the warm-up) and compares its mel.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +22,34 @@ const LATENT_FRAMES_PER_SECOND: usize = 25;
 
 fn max_abs(a: &Tensor, b: &Tensor) -> candle_core::Result<f64> {
     Ok(promptbook_models::parity::parity_error(a, b)?.0)
+}
+
+/// The VAE decoder alone, `iters` timed runs after a 1 s warm-up (`tools/parity/bench_decode.py --decoder-only`).
+fn run_decoder_only(dir: PathBuf, iters: usize) -> candle_core::Result<()> {
+    let device = Device::Cpu;
+    let ckpt = Arc::new(Checkpoint::open(&[dir.join(PIPELINE_AUDIO_FILE)])?);
+    let decoder = audio_vae::load_decoder(&ckpt, DType::F32, &device)?;
+    let latent = candle_core::safetensors::load(dir.join("inputs.safetensors"), &device)?
+        .remove("latent")
+        .ok_or_else(|| candle_core::Error::Msg("inputs.safetensors: no `latent`".into()))?;
+    let torch = candle_core::safetensors::load(dir.join("torch_outputs.safetensors"), &device)?;
+    let frames = latent.dim(2)?;
+    decoder.decode(&latent.narrow(2, 0, LATENT_FRAMES_PER_SECOND.min(frames))?)?;
+    let mut runs = Vec::with_capacity(iters);
+    let mut mel = None;
+    for _ in 0..iters {
+        let t = Instant::now();
+        mel = Some(decoder.decode(&latent)?);
+        runs.push(t.elapsed().as_secs_f64());
+    }
+    let mel = mel.ok_or_else(|| candle_core::Error::Msg("--iters 0".into()))?;
+    let mel_err = max_abs(&mel, &torch["mel"])?;
+    let list = runs.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", ");
+    println!("candle {} threads: decoder runs {list} s", candle_core::utils::get_num_threads());
+    println!("vs PyTorch: mel max|Δ| {mel_err:.2e}");
+    let json = serde_json::json!({ "decoder_runs_s": runs, "mel_max_abs": mel_err });
+    println!("BENCH_JSON {json}");
+    Ok(())
 }
 
 fn run(dir: PathBuf) -> candle_core::Result<()> {
@@ -100,11 +130,32 @@ fn run(dir: PathBuf) -> candle_core::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
-        eprintln!("usage: bench_decode DIR (written by tools/parity/bench_decode.py)");
+    let usage =
+        "usage: bench_decode DIR [--decoder-only] [--iters N] (DIR written by tools/parity/bench_decode.py)";
+    let mut args = std::env::args_os().skip(1);
+    let Some(dir) = args.next().map(PathBuf::from) else {
+        eprintln!("{usage}");
         return ExitCode::from(2);
     };
-    match run(dir) {
+    let (mut decoder_only, mut iters) = (false, 1usize);
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--decoder-only") => decoder_only = true,
+            Some("--iters") => match args.next().and_then(|v| v.to_str()?.parse().ok()) {
+                Some(n) if n > 0 => iters = n,
+                _ => {
+                    eprintln!("--iters needs a positive number; {usage}");
+                    return ExitCode::from(2);
+                }
+            },
+            _ => {
+                eprintln!("unknown argument {arg:?}; {usage}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let result = if decoder_only { run_decoder_only(dir, iters) } else { run(dir) };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("bench_decode: {err}");

@@ -385,7 +385,7 @@ class Bench:
             sampler_ms = self.time(1, lambda: self.sample(x0model, noise, None, context))
             memory = probe.finish()
             self.push(stage, what, ms, memory, note)
-            self.push("sampler", f"8 steps, {self.chunk_s} s chunk", sampler_ms, memory)
+            self.push("sampler", f"8 steps, {self.chunk_s:g} s chunk", sampler_ms, memory)
         else:
             self.push(stage, what, ms, probe.finish(), note)
         del x0model
@@ -404,8 +404,8 @@ class Bench:
 
         mel_ms = self.time(1, mel)
         memory = probe.finish()
-        self.push("decode", f"VAE decoder + vocoder/BWE, {self.chunk_s} s", ms, memory)
-        self.push("decode", f"of which VAE decoder, {self.chunk_s} s", mel_ms, memory)
+        self.push("decode", f"VAE decoder + vocoder/BWE, {self.chunk_s:g} s", ms, memory)
+        self.push("decode", f"of which VAE decoder, {self.chunk_s:g} s", mel_ms, memory)
 
     def stage_e2e(self):
         from ltx_core.text_encoders.gemma.embeddings_processor import convert_to_additive_mask
@@ -440,7 +440,7 @@ class Bench:
         ms, first = run()
         memory = probe.finish()
         note = f"Gemma with {cfg['num_hidden_layers']} layers only (not extrapolated)" if cfg["num_hidden_layers"] < full else ""
-        self.push("e2e", f"{self.script_s} s script, {chunks} chunks of {chunk_s:.2f} s", ms, memory, note)
+        self.push("e2e", f"{self.script_s:g} s script, {chunks} chunks of {chunk_s:.2f} s", ms, memory, note)
         self.push("e2e", "time to first audio (chunk 1 decoded)", first, memory, note)
 
     def table(self):

@@ -50,11 +50,22 @@ if [ "$dry_run" = 1 ]; then
 else
     device=cuda; bench_dtype=bf16; dims=full
     python="${PYTHON:-python3}"
-    bin="$here/bundle/bin"
-    [ -x "$bin/bench_gpu" ] && [ -x "$bin/parity" ] || {
-        echo "device-check: $bin/{bench_gpu,parity} missing: run tools/gpu/pack.sh on the build machine" >&2
+    packed="$here/bundle/bin"
+    [ -f "$packed/bench_gpu.xz" ] && [ -f "$packed/parity.xz" ] || {
+        echo "device-check: $packed/{bench_gpu,parity}.xz missing: run tools/gpu/pack.sh on the build machine" >&2
         exit 2
     }
+    # Unpacked outside $out, so the 260 MB of binaries are not sent back with the report.
+    bin="$(mktemp -d /tmp/device-check-bin.XXXXXX)"
+    trap 'rm -rf "$bin"' EXIT
+    for exe in bench_gpu parity; do
+        "$python" -c 'import lzma, shutil, sys
+with lzma.open(sys.argv[1]) as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)' "$packed/$exe.xz" "$bin/$exe" && chmod +x "$bin/$exe" || {
+            echo "device-check: could not unpack $packed/$exe.xz" >&2
+            exit 2
+        }
+    done
     # The CUDA libraries the binaries link: the system toolkit's, or the nvidia-* wheels beside PyTorch.
     libdirs="$("$python" - <<'EOF' 2>/dev/null
 import glob, os

@@ -4,7 +4,7 @@
     python tools/gpu/report.py ROWS_FILE [--title TEXT]
 
 Rows pair by (stage, what). Extrapolated rows and notes are carried over; a stage that failed on one side
-shows its error. Exits 1 when any row carries an error or a time is not finite.
+shows its error. Exits 1 when any row carries an error, a time is not finite or a row has no partner.
 """
 
 import argparse
@@ -57,7 +57,11 @@ def main():
         c, t = table[key].get("candle"), table[key].get("torch")
         cm, tm = (c or {}).get("ms"), (t or {}).get("ms")
         ratio = f"{cm / tm:.2f}x" if cm and tm and math.isfinite(cm) and math.isfinite(tm) and tm > 0 else "-"
-        notes = sorted({r["note"] for r in (c, t) if r and r.get("note")})
+        notes = [f"{side}: {r['note']}" for side, r in (("candle", c), ("PyTorch", t)) if r and r.get("note")]
+        if c is None or t is None:
+            # The two sides label a stage the same way; a row on one side only is a mislabelled or lost stage.
+            bad = True
+            notes.append(f"only {'candle' if t is None else 'PyTorch'} has this row")
         for value in (cm, tm):
             if value is not None and not math.isfinite(value):
                 bad = True

@@ -2,6 +2,7 @@
 """Benchmark: decode 15 s of audio latent to 48 kHz on the CPU, PyTorch reference vs candle, same run.
 
     tools/parity/.venv/bin/python tools/parity/bench_decode.py [--seconds 15] [--threads 2] [--out tools/parity/out/bench]
+        [--decoder-only --iters N]
 
 1. Builds the real-width LTX-2.3 audio decoder and vocoder + BWE (spec §1.2 config) with seeded random weights,
    rounded to bf16 and saved with the real key names as `scenema-audio-pipeline-audio.safetensors`.
@@ -9,6 +10,9 @@
 3. Runs `cargo run --release -p promptbook-models --example bench_decode -- OUT` (candle, f32, CPU) on the same
    checkpoint and latent; it times the same work, checks its output against PyTorch's and prints its numbers.
 4. Prints one table with both.
+
+`--decoder-only` times just the VAE decoder (latent -> mel), `--iters` times (median; after the warm-up) on each
+side, and skips the vocoder and the streamed decode.
 """
 
 import argparse
@@ -16,6 +20,7 @@ import json
 import math
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import time
@@ -77,7 +82,11 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=pathlib.Path, default=HERE / "out" / "bench")
     parser.add_argument("--skip-candle", action="store_true")
+    parser.add_argument("--decoder-only", action="store_true", help="time the VAE decoder only")
+    parser.add_argument("--iters", type=int, default=1, help="timed decoder runs with --decoder-only (median)")
     args = parser.parse_args()
+    if args.decoder_only:
+        return decoder_only(args)
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -139,6 +148,55 @@ def main():
         print()
         print(f"candle vs PyTorch at real width: mel max|Δ| {candle['mel_max_abs']:.2e}, "
               f"48 kHz wave max|Δ| {candle['wave_max_abs']:.2e}, streamed vs whole max|Δ| {candle['stream_max_abs']:.2e}")
+
+
+def decoder_only(args):
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    decoder, vocoder, gen = build(args.out, args.seed)
+    del vocoder
+    frames = int(round(args.seconds * LATENT_RATE_HZ))
+    latent = torch.randn(1, 8, frames, 16, generator=gen)
+    times = []
+    with torch.no_grad():
+        decoder(latent[:, :, :LATENT_RATE_HZ])
+        for _ in range(max(args.iters, 1)):
+            t0 = time.perf_counter()
+            mel = decoder(latent)
+            times.append(time.perf_counter() - t0)
+    save_file({"latent": latent.contiguous()}, str(args.out / "inputs.safetensors"))
+    save_file({"mel": mel.contiguous()}, str(args.out / "torch_outputs.safetensors"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: decoder runs {', '.join(f'{t:.2f}' for t in times)} s",
+          flush=True)
+    del decoder
+    candle = None
+    if not args.skip_candle:
+        env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+        env.setdefault("CARGO_TARGET_DIR", str(ROOT / "target"))
+        cmd = ["cargo", "run", "--release", "-q", "-p", "promptbook-models", "--example", "bench_decode", "--",
+               str(args.out), "--decoder-only", "--iters", str(max(args.iters, 1))]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr)
+        if proc.returncode != 0:
+            raise SystemExit(f"candle bench failed ({proc.returncode})")
+        for line in proc.stdout.splitlines():
+            if line.startswith("BENCH_JSON "):
+                candle = json.loads(line.removeprefix("BENCH_JSON "))
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    t = statistics.median(times)
+    c = statistics.median(candle["decoder_runs_s"]) if candle else math.nan
+    print()
+    print(f"VAE decoder, {args.seconds:g} s of latent ({frames} frames) -> mel {tuple(mel.shape)}, f32, CPU ({cpu}, "
+          f"{args.threads} threads), median of {len(times)}")
+    print()
+    print("| stage | PyTorch (ltx-core 1.0.0) | candle | candle / PyTorch |")
+    print("|---|---|---|---|")
+    print(f"| VAE decoder (latent -> mel) | {t:.2f} s | {c:.2f} s | {c / t:.2f}x |")
+    if candle:
+        print()
+        print(f"candle vs PyTorch at real width: mel max|Δ| {candle['mel_max_abs']:.2e}")
 
 
 if __name__ == "__main__":

@@ -34,9 +34,8 @@ fn pad_freq(x: &Tensor, left: usize, right: usize) -> Result<Tensor> {
 
 /// `CausalConv2d(causality_axis="height")`: zero pad `(k_f - 1)` split over frequency, `k_t - 1` rows on top.
 ///
-/// On the CPU in f32 the convolution runs as one matmul per time tap: the tap's weight as
-/// `(C_out, k_f · C_in)` against the `k_f` frequency-shifted views of the padded input stacked along
-/// channels (im2col for one tap, a third of full im2col). Elsewhere candle's conv2d runs.
+/// On the CPU the convolution runs as one matmul per kernel tap on shifted views of the padded input (no
+/// im2col copy, see `conv_padded`). Elsewhere candle's conv2d runs.
 #[derive(Debug, Clone)]
 pub struct CausalConv2d {
     conv: Conv2d,
@@ -62,47 +61,16 @@ impl CausalConv2d {
         self.conv_padded(&x)
     }
 
-    /// The valid convolution of an input already padded on both axes.
-    /// On the CPU, one matmul per time tap instead of candle's im2col (which copies the input k² times), and
-    /// bf16 widened to f32: candle 0.11 has no CPU bf16 conv2d matmul, and a bf16 convolution accumulating in
-    /// f32 (cuDNN, PyTorch's CPU kernels) rounds only its output.
+    /// The valid convolution of an input already padded on both axes: on the CPU [`cpu_conv2d_taps`]
+    /// (bf16 widened to f32: candle 0.11 has no CPU bf16 conv2d matmul, and a bf16 convolution accumulating in
+    /// f32, as cuDNN and PyTorch's CPU kernels do, rounds only its output); elsewhere candle's conv2d.
     fn conv_padded(&self, x: &Tensor) -> Result<Tensor> {
         if !x.device().is_cpu() || !matches!(x.dtype(), DType::F32 | DType::BF16) {
             return self.conv.forward(x);
         }
-        let dtype = x.dtype();
-        let x = &x.to_dtype(DType::F32)?;
-        let weight = &self.conv.weight().to_dtype(DType::F32)?;
-        let (b, c_in, rows, cols) = x.dims4()?;
-        let (c_out, _, k, _) = weight.dims4()?;
-        let (t_out, f_out) = (rows + 1 - k, cols + 1 - k);
-        // (b, k_f · c_in, rows, f_out): the frequency shifts stacked along channels.
-        let shifted = if k == 1 {
-            x.clone()
-        } else {
-            let views = (0..k).map(|df| x.narrow(3, df, f_out)).collect::<Result<Vec<_>>>()?;
-            Tensor::cat(&views, 1)?
-        };
-        let mut y: Option<Tensor> = None;
-        for dt in 0..k {
-            // (c_out, c_in, k_t, k_f) -> (c_out, k_f, c_in) at tap dt -> (c_out, k_f · c_in)
-            let tap = weight.narrow(2, dt, 1)?.squeeze(2)?.permute((0, 2, 1))?.contiguous()?;
-            let tap = tap.reshape((c_out, k * c_in))?;
-            // (b, k_f · c_in, t_out · f_out), contiguous rows dt .. dt + t_out
-            let col = shifted.narrow(2, dt, t_out)?.contiguous()?.reshape((b, k * c_in, t_out * f_out))?;
-            let part = tap.broadcast_matmul(&col)?;
-            y = Some(match y {
-                Some(acc) => (acc + part)?,
-                None => part,
-            });
-        }
-        let y = y.ok_or_else(|| candle_core::Error::Msg("causal conv: no taps".into()))?;
-        let y = y.reshape((b, c_out, t_out, f_out))?;
-        let y = match self.conv.bias() {
-            Some(bias) => y.broadcast_add(&bias.to_dtype(DType::F32)?.reshape((1, c_out, 1, 1))?)?,
-            None => y,
-        };
-        y.to_dtype(dtype)
+        let weight = self.conv.weight().to_dtype(DType::F32)?;
+        let bias = self.conv.bias().map(|b| b.to_dtype(DType::F32)).transpose()?;
+        cpu_conv2d_taps(&x.to_dtype(DType::F32)?, &weight, bias.as_ref())?.to_dtype(x.dtype())
     }
 
     /// Continue along time from the previous call (the first call sees zeros before it).
@@ -124,6 +92,125 @@ impl CausalConv2d {
     pub fn reset_state(&mut self) {
         self.prev = None;
     }
+}
+
+/// A contiguous CPU f32 tensor's values.
+fn cpu_f32(t: &Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
+}
+
+/// Valid 2-D convolution (stride 1, square kernel) of `x` `(b, c_in, rows, cols)` with `weight`
+/// `(c_out, c_in, k, k)`, on the CPU in f32, without im2col: one matmul per tap `(dt, df)` accumulated in
+/// place. Each input channel's plane is flattened (`rows · cols`, then `k - 1` zeros); the tap's right-hand
+/// side is that plane from `dt · cols + df` on, whose column `t · cols + f` is `x[t + dt, f + df]` for every
+/// `f < f_out`. The output is computed over all `cols` columns, and the last `k - 1` of each row (which
+/// wrap into the next row) are dropped.
+fn cpu_conv2d_taps(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let (b, c_in, rows, cols) = x.dims4()?;
+    let (c_out, w_in, k, k_f) = weight.dims4()?;
+    if w_in != c_in || k_f != k || rows < k || cols < k {
+        bail!("conv: input {:?} does not fit weight {:?}", x.dims(), weight.dims());
+    }
+    let (t_out, f_out) = (rows + 1 - k, cols + 1 - k);
+    let (plane, n) = (rows * cols + k - 1, t_out * cols);
+    let xs = cpu_f32(x)?;
+    let mut planes = vec![0f32; b * c_in * plane];
+    for (src, dst) in xs.chunks_exact(rows * cols).zip(planes.chunks_exact_mut(plane)) {
+        dst[..rows * cols].copy_from_slice(src);
+    }
+    let w = cpu_f32(weight)?;
+    let mut acc = vec![0f32; b * c_out * n];
+    if let Some(bias) = bias {
+        let bias = cpu_f32(bias)?;
+        for (row, value) in acc.chunks_exact_mut(n).zip(bias.iter().cycle()) {
+            row.fill(*value);
+        }
+    }
+    for batch in 0..b {
+        let dst = &mut acc[batch * c_out * n..(batch + 1) * c_out * n];
+        let src = &planes[batch * c_in * plane..(batch + 1) * c_in * plane];
+        for dt in 0..k {
+            for df in 0..k {
+                // weight[co, ci, dt, df]: rows co (stride c_in·k²), columns ci (stride k²).
+                let lhs = Strided { data: &w[dt * k + df..], row_stride: c_in * k * k, col_stride: k * k };
+                let rhs = Strided { data: &src[dt * cols + df..], row_stride: plane, col_stride: 1 };
+                gemm_accumulate(dst, (c_out, n, c_in), lhs, rhs)?;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(b * c_out * t_out * f_out);
+    for row in acc.chunks_exact(cols) {
+        out.extend_from_slice(&row[..f_out]);
+    }
+    Tensor::from_vec(out, (b, c_out, t_out, f_out), x.device())
+}
+
+/// A matrix view into a slice: element `(i, j)` at `data[i · row_stride + j · col_stride]`.
+#[derive(Clone, Copy)]
+struct Strided<'a> {
+    data: &'a [f32],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl Strided<'_> {
+    fn covers(&self, rows: usize, cols: usize) -> bool {
+        rows == 0
+            || cols == 0
+            || (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
+    }
+}
+
+/// `dst (m, n, row-major) += lhs (m, k) · rhs (k, n)` with the `gemm` kernels candle's CPU matmul uses (f32
+/// accumulation, candle's thread count); candle's own matmul always writes a fresh output, which for a
+/// convolution's taps costs an extra output-sized buffer and add per tap.
+fn gemm_accumulate(
+    dst: &mut [f32],
+    (m, n, k): (usize, usize, usize),
+    lhs: Strided,
+    rhs: Strided,
+) -> Result<()> {
+    if dst.len() < m * n || !lhs.covers(m, k) || !rhs.covers(k, n) {
+        bail!("gemm_accumulate: ({m}, {k}) x ({k}, {n}) does not fit its buffers");
+    }
+    let threads = candle_core::utils::get_num_threads();
+    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let stride = |s: usize| isize::try_from(s).map_err(|_| candle_core::Error::Msg("stride overflow".into()));
+    let (lhs_rs, lhs_cs, rhs_rs, rhs_cs, dst_rs) = (
+        stride(lhs.row_stride)?,
+        stride(lhs.col_stride)?,
+        stride(rhs.row_stride)?,
+        stride(rhs.col_stride)?,
+        stride(n)?,
+    );
+    // SAFETY: every index gemm touches, `i · rs + j · cs` for i < rows, j < cols of each operand, lies inside
+    // its slice (checked above: `covers`, and `dst` holds m · n values row-major); `dst` is borrowed
+    // mutably, so it aliases neither input.
+    #[allow(unsafe_code)]
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs,
+            true,
+            lhs.data.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.data.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    Ok(())
 }
 
 /// `ResnetBlock` with pixel norm, no time embedding: `x' + conv2(silu(norm(conv1(silu(norm(x))))))`,
