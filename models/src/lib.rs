@@ -11,3 +11,4 @@ pub mod ltx;
 pub mod parity;
 pub mod vocoder;
 pub mod weights;
+pub mod whisper;

@@ -17,6 +17,7 @@ mod audio_vae;
 mod diffusion;
 mod gemma;
 mod text_chain;
+mod whisper;
 
 /// What a case directory says about itself.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -168,6 +169,9 @@ pub fn run_case(dir: &Path) -> candle_core::Result<Vec<TensorReport>> {
         return Ok(reports);
     }
     if let Some(reports) = text_chain::run(&case)? {
+        return Ok(reports);
+    }
+    if let Some(reports) = whisper::run(&case)? {
         return Ok(reports);
     }
     candle_core::bail!("case {}: unknown component `{}`", case.name(), case.meta.component)
