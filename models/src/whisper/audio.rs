@@ -24,6 +24,8 @@ pub struct LogMel {
     stft: Stft,
     /// `[n_mels][n_freqs]`.
     filters: Vec<f32>,
+    /// Per mel band, the bins where its triangle is non-zero (the sum skips the rest).
+    support: Vec<std::ops::Range<usize>>,
 }
 
 impl LogMel {
@@ -39,7 +41,16 @@ impl LogMel {
             MelScale::Slaney,
             MelNorm::Slaney,
         );
-        Ok(Self { cfg: cfg.clone(), stft, filters })
+        let n_freqs = stft.n_freqs();
+        let support = filters
+            .chunks(n_freqs)
+            .map(|row| {
+                let first = row.iter().position(|&w| w != 0.0).unwrap_or(0);
+                let last = row.iter().rposition(|&w| w != 0.0).map_or(first, |i| i + 1);
+                first..last
+            })
+            .collect();
+        Ok(Self { cfg: cfg.clone(), stft, filters, support })
     }
 
     pub fn config(&self) -> &PreprocessorConfig {
@@ -75,9 +86,10 @@ impl LogMel {
             for (p, c) in power.iter_mut().zip(&spec.data[t * n_freqs..(t + 1) * n_freqs]) {
                 *p = c.norm_sqr() as f32;
             }
-            for m in 0..n_mels {
-                let w = &self.filters[m * n_freqs..(m + 1) * n_freqs];
-                let acc: f64 = power.iter().zip(w).map(|(&p, &w)| f64::from(p) * f64::from(w)).sum();
+            for (m, bins) in self.support.iter().enumerate() {
+                let w = &self.filters[m * n_freqs + bins.start..m * n_freqs + bins.end];
+                let acc: f64 =
+                    power[bins.clone()].iter().zip(w).map(|(&p, &w)| f64::from(p) * f64::from(w)).sum();
                 let v = (acc as f32).max(LOG_FLOOR).log10();
                 peak = peak.max(v);
                 out[m * n_frames + t] = v;

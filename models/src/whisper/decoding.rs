@@ -490,6 +490,75 @@ mod tests {
         assert_eq!(draw(&p, 0.999_999), 3);
     }
 
+    fn tiny_decoder() -> (crate::whisper::Whisper, CrossKv) {
+        use candle_nn::{VarBuilder, VarMap};
+        let cfg = crate::whisper::Config {
+            vocab_size: 30,
+            num_mel_bins: 4,
+            d_model: 8,
+            encoder_layers: 1,
+            encoder_attention_heads: 2,
+            encoder_ffn_dim: 8,
+            decoder_layers: 1,
+            decoder_attention_heads: 2,
+            decoder_ffn_dim: 8,
+            max_source_positions: 4,
+            max_target_positions: 20,
+            ..crate::whisper::Config::whisper_small()
+        };
+        let varmap = VarMap::new();
+        let model = crate::whisper::Whisper::new(
+            &cfg,
+            VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        for var in varmap.all_vars() {
+            var.set(&Tensor::randn(0f32, 1.0, var.shape(), &Device::Cpu).unwrap()).unwrap();
+        }
+        let features = Tensor::randn(0f32, 1.0, (1, 4, 8), &Device::Cpu).unwrap();
+        let cross = model.decoder.cross_kv(&model.encoder.forward(&features).unwrap()).unwrap();
+        (model, cross)
+    }
+
+    fn options() -> DecodeOptions {
+        DecodeOptions {
+            prompt: vec![25, 26, 27],
+            eot: 24,
+            suppress_tokens: vec![3, 4],
+            begin_suppress_tokens: vec![24],
+            max_length: 14,
+            length_penalty: 1.0,
+            no_speech: Some((0, 28)),
+        }
+    }
+
+    #[test]
+    fn sampling_is_seeded_and_near_zero_temperature_is_greedy() {
+        let (model, cross) = tiny_decoder();
+        let opts = options();
+        let greedy = decode(&model.decoder, &cross, &opts, Strategy::Greedy).unwrap();
+        let cold = decode(
+            &model.decoder,
+            &cross,
+            &opts,
+            Strategy::Sample { temperature: 1e-4, best_of: 3, seed: 9 },
+        )
+        .unwrap();
+        assert_eq!(cold.tokens, greedy.tokens);
+        let hot = Strategy::Sample { temperature: 1.0, best_of: 5, seed: 4 };
+        let a = decode(&model.decoder, &cross, &opts, hot).unwrap();
+        assert_eq!(a, decode(&model.decoder, &cross, &opts, hot).unwrap());
+        for h in [&greedy, &a] {
+            assert!(h.tokens.iter().all(|t| ![3, 4].contains(t)), "suppressed tokens: {:?}", h.tokens);
+            assert!(opts.prompt.len() + h.tokens.len() + usize::from(h.finished) <= opts.max_length);
+            assert!(h.sum_logprob <= 0.0 && h.sum_logprob.is_finite());
+            let p = h.no_speech_prob.unwrap();
+            assert!((0.0..=1.0).contains(&p));
+        }
+        let bad = decode(&model.decoder, &cross, &DecodeOptions { max_length: 3, ..opts }, Strategy::Greedy);
+        assert!(bad.unwrap_err().to_string().contains("no room"));
+    }
+
     #[test]
     fn avg_logprob_counts_the_end_token() {
         let h = Hypothesis { tokens: vec![5, 6, 7], finished: true, sum_logprob: -2.0, no_speech_prob: None };

@@ -418,3 +418,134 @@ pub(crate) fn last_logits(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
     let l = logits.dim(1)?;
     logits.narrow(1, l - 1, 1)?.squeeze(1)?.to_dtype(DType::F32)?.to_vec2()
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+
+    use super::*;
+
+    fn tiny() -> (Whisper, Config) {
+        let cfg = Config {
+            vocab_size: 40,
+            num_mel_bins: 8,
+            d_model: 12,
+            encoder_layers: 1,
+            encoder_attention_heads: 3,
+            encoder_ffn_dim: 16,
+            decoder_layers: 2,
+            decoder_attention_heads: 3,
+            decoder_ffn_dim: 16,
+            max_source_positions: 6,
+            max_target_positions: 16,
+            ..Config::whisper_small()
+        };
+        let varmap = VarMap::new();
+        let model = Whisper::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu)).unwrap();
+        for (i, var) in varmap.all_vars().iter().enumerate() {
+            let t = Tensor::randn(0f32, 0.5, var.shape(), &Device::Cpu).unwrap();
+            var.set(&(t + 0.01 * i as f64).unwrap()).unwrap();
+        }
+        (model, cfg)
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        a.sub(b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    }
+
+    /// Token by token through the KV cache gives the logits of one pass over the whole sequence.
+    #[test]
+    fn cached_steps_equal_one_full_pass() {
+        let (model, _) = tiny();
+        let features = Tensor::randn(0f32, 1.0, (1, 8, 12), &Device::Cpu).unwrap();
+        let cross = model.decoder.cross_kv(&model.encoder.forward(&features).unwrap()).unwrap();
+        let tokens: Vec<u32> = vec![3, 17, 5, 39, 0, 22];
+        let mut cache = model.decoder.new_cache();
+        let full = model
+            .decoder
+            .forward(
+                &Tensor::new(tokens.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap(),
+                &cross,
+                &mut cache,
+            )
+            .unwrap();
+        let mut cache = model.decoder.new_cache();
+        let prefix = Tensor::new(&tokens[..2], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let mut steps = vec![model.decoder.forward(&prefix, &cross, &mut cache).unwrap()];
+        for &t in &tokens[2..] {
+            steps.push(
+                model
+                    .decoder
+                    .forward(&Tensor::new(&[[t]], &Device::Cpu).unwrap(), &cross, &mut cache)
+                    .unwrap(),
+            );
+        }
+        let stepped = Tensor::cat(&steps, 1).unwrap();
+        assert_eq!(cache.len(), tokens.len());
+        assert!(max_diff(&full, &stepped) < 1e-4, "{}", max_diff(&full, &stepped));
+    }
+
+    /// Rows of a batch sharing one encoder output: the folded cross-attention equals attending per row, and
+    /// reordering the cache moves each row's history with it.
+    #[test]
+    fn shared_cross_attention_and_row_selection() {
+        let (model, _) = tiny();
+        let features = Tensor::randn(0f32, 1.0, (1, 8, 12), &Device::Cpu).unwrap();
+        let cross = model.decoder.cross_kv(&model.encoder.forward(&features).unwrap()).unwrap();
+        let rows = [[4u32, 9], [4, 30], [11, 2]];
+        let mut batch_cache = model.decoder.new_cache();
+        let batch = model
+            .decoder
+            .forward(&Tensor::new(&rows, &Device::Cpu).unwrap(), &cross, &mut batch_cache)
+            .unwrap();
+        let mut singles = Vec::new();
+        for row in rows {
+            let mut cache = model.decoder.new_cache();
+            singles.push(
+                model
+                    .decoder
+                    .forward(&Tensor::new(&[row], &Device::Cpu).unwrap(), &cross, &mut cache)
+                    .unwrap(),
+            );
+        }
+        assert!(max_diff(&batch, &Tensor::cat(&singles, 0).unwrap()) < 1e-5);
+        // Reorder to rows (2, 0, 0), then step each: equal to stepping those rows' own histories.
+        batch_cache.select_rows(&Tensor::new(&[2u32, 0, 0], &Device::Cpu).unwrap()).unwrap();
+        let next = model
+            .decoder
+            .forward(&Tensor::new(&[[7u32], [8], [9]], &Device::Cpu).unwrap(), &cross, &mut batch_cache)
+            .unwrap();
+        for (i, (history, token)) in [(rows[2], 7u32), (rows[0], 8), (rows[0], 9)].into_iter().enumerate() {
+            let mut cache = model.decoder.new_cache();
+            let seq = [history[0], history[1], token];
+            let one = model
+                .decoder
+                .forward(&Tensor::new(&[seq], &Device::Cpu).unwrap(), &cross, &mut cache)
+                .unwrap();
+            let want = one.narrow(1, 2, 1).unwrap();
+            assert!(max_diff(&next.narrow(0, i, 1).unwrap(), &want) < 1e-4, "row {i}");
+        }
+    }
+
+    #[test]
+    fn too_many_frames_or_positions_are_errors() {
+        let (model, _) = tiny();
+        let features = Tensor::zeros((1, 8, 14), DType::F32, &Device::Cpu).unwrap();
+        assert!(model.encoder.forward(&features).unwrap_err().to_string().contains("14 mel frames"));
+        let cross = model
+            .decoder
+            .cross_kv(&model.encoder.forward(&features.narrow(2, 0, 12).unwrap()).unwrap())
+            .unwrap();
+        let mut cache = model.decoder.new_cache();
+        let tokens = Tensor::zeros((1, 17), DType::U32, &Device::Cpu).unwrap();
+        assert!(
+            model
+                .decoder
+                .forward(&tokens, &cross, &mut cache)
+                .unwrap_err()
+                .to_string()
+                .contains("max_target_positions")
+        );
+    }
+}
