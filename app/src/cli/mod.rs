@@ -8,6 +8,7 @@ pub mod check;
 pub mod check_clip;
 pub mod models;
 pub mod presets;
+pub mod qc;
 pub mod record;
 pub mod render;
 
@@ -34,6 +35,8 @@ pub enum Command {
     Record(record::RecordArgs),
     /// Judge a reference clip: duration, level, noise, speech, pitch.
     CheckClip(check_clip::CheckClipArgs),
+    /// Does a take say the words? Transcribe it with Whisper (or give a transcript) and score it.
+    Qc(qc::QcArgs),
 }
 
 /// Parse the command line and run it; errors are printed once, here.
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
         Some(Command::Render(args)) => render::run(&args),
         Some(Command::Record(args)) => record::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::CheckClip(args)) => check_clip::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Qc(args)) => qc::run(&args),
     };
     match result {
         Ok(code) => code,

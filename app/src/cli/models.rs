@@ -84,7 +84,7 @@ pub struct Select {
     /// Transformer weights.
     #[arg(long, default_value = "int8", value_parser = parse_variant)]
     pub variant: Variant,
-    /// Include files no configuration needs (the ComfyUI-only audio pipeline file).
+    /// Include files no render needs (the ComfyUI-only audio pipeline file; Whisper-small for `qc`).
     #[arg(long)]
     pub optional: bool,
 }

@@ -53,7 +53,8 @@ impl DeviceKind {
         }
     }
 
-    fn open(self) -> Result<Device, String> {
+    /// The candle device, or why it cannot be opened (a build without the feature, no GPU).
+    pub fn open(self) -> Result<Device, String> {
         let gpu = |r: promptbook_models::candle::Result<Device>, name: &str, feature: &str| {
             r.map_err(|e| {
                 format!(

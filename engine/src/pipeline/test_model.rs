@@ -18,6 +18,9 @@ use promptbook_models::vocoder::{self, VocoderWithBwe};
 
 use super::scenema::{TRANSFORMER_FILES, seeded_noise};
 
+mod whisper;
+pub use whisper::{WHISPER_DIR, make_test_whisper};
+
 /// The Scenema `config` metadata of the tiny model (transformer, audio VAE and vocoder sections).
 const CONFIG: &str = include_str!("test_model_config.json");
 /// A 448-token Gemma-style tokenizer (the same file as `tests/fixtures/tokenizer/tokenizer.json`).
@@ -219,6 +222,7 @@ pub fn make_test_model(dir: &Path, seed: u64) -> Result<TestModel, TestModelErro
     let path = gemma_dir.join("model.safetensors.index.json");
     write(&path, serde_json::to_string_pretty(&index)?.as_bytes())?;
     files.push((path, 0));
+    files.extend(make_test_whisper(dir, seed)?);
     Ok(TestModel { files })
 }
 

@@ -203,6 +203,8 @@ impl Transcriber {
         audio: &AudioBuffer,
         opts: &TranscribeOptions,
     ) -> Result<Transcript, ValidationError> {
+        // A bad language fails before any work.
+        opts.language.as_deref().map(|c| self.language_token(c)).transpose()?;
         let mono = AudioBuffer::mono(audio.sample_rate(), audio.to_mono())?;
         let mono = resample(&mono, self.sample_rate())?;
         self.transcribe_samples(&mono.channels()[0], opts)
