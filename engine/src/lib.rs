@@ -12,3 +12,4 @@ pub mod prompt;
 pub mod runtime;
 pub mod store;
 pub mod text;
+pub mod validation;

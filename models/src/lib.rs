@@ -13,3 +13,4 @@ pub mod pth;
 pub mod seedvc;
 pub mod vocoder;
 pub mod weights;
+pub mod whisper;

@@ -164,6 +164,11 @@ pub const SCENEMA_REPO: &str = "ScenemaAI/scenema-audio";
 /// The text encoder Scenema downloads and uses (not the QAT variant upstream LTX recommends).
 pub const GEMMA_REPO: &str = "google/gemma-3-12b-it";
 
+/// Whisper-small, to hear takes back (`promptbook qc`, validation) and SeedVC's content encoder. Licence
+/// Apache-2.0 (the model card's), stated in each file's role.
+pub const WHISPER_REPO: &str = "openai/whisper-small";
+pub const WHISPER_LICENSE: &str = "Apache-2.0";
+
 const GB: u64 = 1_000_000_000;
 const MB: u64 = 1_000_000;
 
@@ -237,7 +242,11 @@ impl Manifest {
                 "Gemma 3 weights (bf16 shard)",
             ));
         }
-        Manifest { repos: vec![repo(SCENEMA_REPO, false), repo(GEMMA_REPO, true)], files }
+        files.extend(whisper_files());
+        Manifest {
+            repos: vec![repo(SCENEMA_REPO, false), repo(GEMMA_REPO, true), repo(WHISPER_REPO, false)],
+            files,
+        }
     }
 
     /// The repository `org/name`.
@@ -259,6 +268,24 @@ impl Manifest {
         let first = matches.next()?;
         matches.next().is_none().then_some(first)
     }
+}
+
+/// `openai/whisper-small` (f32 safetensors, about 967 MB): optional until renders validate their takes.
+fn whisper_files() -> Vec<ManifestFile> {
+    let file = |file: &str, size, role: &str| ManifestFile {
+        repo: WHISPER_REPO.into(),
+        file: file.into(),
+        size,
+        sha256: None,
+        need: Need::Optional,
+        role: format!("{role} ({WHISPER_LICENSE})"),
+    };
+    vec![
+        file("config.json", FileSize::Unknown, "Whisper-small config"),
+        file("preprocessor_config.json", FileSize::Unknown, "Whisper-small log-mel settings"),
+        file("tokenizer.json", FileSize::Unknown, "Whisper-small tokenizer"),
+        file("model.safetensors", FileSize::About(967 * MB), "Whisper-small weights (f32), for `qc`"),
+    ]
 }
 
 #[cfg(test)]
@@ -289,7 +316,7 @@ mod tests {
         assert_eq!(int8.len(), bf16.len());
         assert_eq!(int8.len(), 11, "{int8:?}");
         assert!(!int8.contains(&"scenema-audio-pipeline-audio.safetensors"));
-        assert_eq!(m.files_for(Variant::Int8, true).len(), 12);
+        assert_eq!(m.files_for(Variant::Int8, true).len(), 12 + 4, "the pipeline-audio file and Whisper");
     }
 
     #[test]
@@ -300,9 +327,23 @@ mod tests {
         for i in 1..=5 {
             assert!(m.find(&format!("model-{i:05}-of-00005.safetensors")).is_some());
         }
-        assert_eq!(m.find("config.json").unwrap().repo, GEMMA_REPO);
+        assert_eq!(m.find("google/gemma-3-12b-it/config.json").unwrap().repo, GEMMA_REPO);
         assert_eq!(m.find("google/gemma-3-12b-it/tokenizer.json").unwrap().file, "tokenizer.json");
         assert!(m.find("nope.bin").is_none());
+    }
+
+    #[test]
+    fn whisper_is_optional_public_and_named_by_key() {
+        let m = Manifest::builtin();
+        assert!(!m.repo(WHISPER_REPO).unwrap().gated);
+        for name in ["config.json", "preprocessor_config.json", "tokenizer.json", "model.safetensors"] {
+            let f = m.find(&format!("{WHISPER_REPO}/{name}")).unwrap();
+            assert_eq!(f.need, Need::Optional);
+            assert!(f.role.contains("Apache-2.0"), "{}", f.role);
+        }
+        // `config.json` and `tokenizer.json` now exist in two repositories: bare names are ambiguous.
+        assert!(m.find("config.json").is_none());
+        assert_eq!(m.find("model.safetensors").unwrap().repo, WHISPER_REPO);
     }
 
     #[test]

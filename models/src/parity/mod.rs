@@ -18,6 +18,7 @@ mod diffusion;
 mod gemma;
 pub mod seedvc;
 mod text_chain;
+mod whisper;
 
 /// What a case directory says about itself.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -172,6 +173,9 @@ pub fn run_case(dir: &Path) -> candle_core::Result<Vec<TensorReport>> {
         return Ok(reports);
     }
     if let Some(reports) = seedvc::run(&case)? {
+        return Ok(reports);
+    }
+    if let Some(reports) = whisper::run(&case)? {
         return Ok(reports);
     }
     candle_core::bail!("case {}: unknown component `{}`", case.name(), case.meta.component)
