@@ -2,13 +2,12 @@
 //! inputs, then the whole conversion from the two waveforms with the injected noise.
 //!
 //! The case holds the real file layout: the DiT `.pth` + YAML, `campplus_cn_common.bin`, the BigVGAN folder
-//! and a Whisper folder. The content features come from the reference run (`S_alt`, `S_ori`) until the
-//! Whisper encoder is in this crate.
+//! and a Whisper folder (the content encoder, checked on its own and then feeding the whole conversion).
 
 use candle_core::{DType, Device, Tensor};
 
 use super::{Case, TensorReport};
-use crate::seedvc::{ContentEncoder, ConvertOptions, SeedVc, SeedVcFiles, cfm};
+use crate::seedvc::{ConvertOptions, SeedVc, SeedVcFiles, content_features};
 
 /// `Some(reports)` when `case` is the SeedVC component.
 pub(super) fn run(case: &Case) -> candle_core::Result<Option<Vec<TensorReport>>> {
@@ -38,19 +37,6 @@ pub fn case_files(case: &Case) -> candle_core::Result<SeedVcFiles> {
     files.config = case.dir.join(extra_str(case, "dit_config")?);
     files.campplus = case.dir.join(extra_str(case, "campplus")?);
     Ok(files)
-}
-
-/// The reference's content features, handed out by the length of the 16 kHz wave asked for.
-struct RecordedContent {
-    by_len: Vec<(usize, Tensor)>,
-}
-
-impl ContentEncoder for RecordedContent {
-    fn encode(&self, wave_16k: &[f32]) -> candle_core::Result<Tensor> {
-        self.by_len.iter().find(|(n, _)| *n == wave_16k.len()).map(|(_, t)| t.clone()).ok_or_else(|| {
-            candle_core::Error::Msg(format!("no recorded content for {} samples", wave_16k.len()))
-        })
-    }
 }
 
 fn vec1(t: &Tensor) -> candle_core::Result<Vec<f32>> {
@@ -100,9 +86,18 @@ pub fn compare(case: &Case, model: &SeedVc) -> candle_core::Result<Vec<TensorRep
     )?;
     check("style", &style, &mut reports)?;
 
-    // Length regulator on the reference's content features.
+    // Whisper content features of the reference's 16 kHz waves.
+    let whisper = crate::whisper::ContentEncoder::from_dir(
+        &case.dir.join(extra_str(case, "whisper_dir")?),
+        DType::F32,
+        &dev,
+    )?;
     let s_alt = case.expected("S_alt")?;
     let s_ori = case.expected("S_ori")?;
+    check("S_alt", &content_features(&whisper, &vec1(case.expected("src16k")?)?)?, &mut reports)?;
+    check("S_ori", &content_features(&whisper, &vec1(case.expected("ref16k")?)?)?, &mut reports)?;
+
+    // Length regulator on the reference's content features.
     let mel_ref = case.expected("mel_ref")?;
     let t_src = source.len() / model.hop_length();
     let t_ref = mel_ref.dim(2)?;
@@ -161,11 +156,8 @@ pub fn compare(case: &Case, model: &SeedVc) -> candle_core::Result<Vec<TensorRep
         |_| Ok(()),
     )?;
     check("cfm_nocfg", &mel, &mut reports)?;
-    debug_assert_eq!(cfm::linspace01(steps + 1).len(), steps + 1);
 
     // The whole conversion from the two waveforms.
-    let content =
-        RecordedContent { by_len: vec![(src16k.len(), s_alt.clone()), (ref16k.len(), s_ori.clone())] };
     let mut noise_index = 0;
     let mut noise = |shape: &[usize]| -> candle_core::Result<Tensor> {
         let z = case.input(&format!("z_{noise_index}"))?.clone();
@@ -175,7 +167,7 @@ pub fn compare(case: &Case, model: &SeedVc) -> candle_core::Result<Vec<TensorRep
         }
         Ok(z)
     };
-    let trace = model.convert(&source, &target, &content, &opts, &mut noise, &mut |_| Ok(()))?;
+    let trace = model.convert(&source, &target, &whisper, &opts, &mut noise, &mut |_| Ok(()))?;
     let output = Tensor::new(trace.output.as_slice(), &dev)?;
     let mut whole = case.check("output", &output)?;
     whole.tensor = "output (whole convert)".into();

@@ -7,7 +7,8 @@
 //! post-processing (§5.12): 22.05 kHz mono in, 22.05 kHz mono out, the same length as the source up to its
 //! last partial mel frame.
 //!
-//! The content encoder comes in through [`ContentEncoder`] and the noise through a closure: the reference draws
+//! The content encoder comes in through [`ContentEncoder`] ([`crate::whisper::ContentEncoder`] implements it)
+//! and the noise through a closure: the reference draws
 //! unseeded noise, so parity runs inject it (spec §5.13).
 
 pub mod bigvgan;
@@ -55,6 +56,12 @@ const CONTENT_OVERLAP_FRAMES: usize = 50 * 5;
 /// first `len / 320 + 1`).
 pub trait ContentEncoder {
     fn encode(&self, wave_16k: &[f32]) -> Result<Tensor>;
+}
+
+impl ContentEncoder for crate::whisper::ContentEncoder {
+    fn encode(&self, wave_16k: &[f32]) -> Result<Tensor> {
+        crate::whisper::ContentEncoder::encode(self, wave_16k)
+    }
 }
 
 /// `semantic_fn` with `voice_conversion`'s long-audio windowing: one call up to 30 s; beyond that, windows of
