@@ -157,6 +157,146 @@ pub fn fold_weight_norm(tensors: &mut StateDict) -> Result<()> {
     Ok(())
 }
 
+/// What [`save`] writes: nested string-keyed dicts with tensors at the leaves (`torch.save({"net": {...}})`).
+#[derive(Debug, Clone)]
+pub enum PthValue {
+    Dict(Vec<(String, PthValue)>),
+    Tensor(Tensor),
+}
+
+/// Writes a `torch.save`-compatible zip archive (pickle protocol 2, one storage record per tensor, tensors as
+/// `torch._utils._rebuild_tensor_v2` calls) that both `torch.load(weights_only=True)` and [`PthFile`] read.
+/// `archive` is the folder name inside the zip (torch uses the file stem). f32, f16, bf16, f64 and i64 tensors.
+pub fn save(path: &Path, archive: &str, root: &PthValue) -> Result<()> {
+    use std::io::Write as _;
+    let mut pickle = Pickler { out: vec![0x80, 2], storages: Vec::new() };
+    pickle.value(root)?;
+    pickle.out.push(b'.');
+    let file = std::fs::File::create(path).map_err(|e| fail(path, format!("cannot create: {e}")))?;
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::default());
+    let mut put = |name: String, bytes: &[u8]| -> Result<()> {
+        zip.start_file(name, options).map_err(|e| fail(path, e))?;
+        zip.write_all(bytes).map_err(|e| fail(path, e))
+    };
+    put(format!("{archive}/data.pkl"), &pickle.out)?;
+    put(format!("{archive}/byteorder"), b"little")?;
+    for (i, bytes) in pickle.storages.iter().enumerate() {
+        put(format!("{archive}/data/{i}"), bytes)?;
+    }
+    put(format!("{archive}/version"), b"3\n")?;
+    zip.finish().map_err(|e| fail(path, e))?;
+    Ok(())
+}
+
+struct Pickler {
+    out: Vec<u8>,
+    storages: Vec<Vec<u8>>,
+}
+
+impl Pickler {
+    fn unicode(&mut self, s: &str) {
+        self.out.push(b'X');
+        self.out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn global(&mut self, module: &str, name: &str) {
+        self.out.push(b'c');
+        self.out.extend_from_slice(format!("{module}\n{name}\n").as_bytes());
+    }
+
+    fn int(&mut self, v: usize) {
+        match v {
+            0..=0xff => self.out.extend_from_slice(&[b'K', v as u8]),
+            0x100..=0xffff => {
+                self.out.push(b'M');
+                self.out.extend_from_slice(&(v as u16).to_le_bytes());
+            }
+            _ => {
+                self.out.push(b'J');
+                self.out.extend_from_slice(&(v as i32).to_le_bytes());
+            }
+        }
+    }
+
+    fn tuple(&mut self, items: &[usize]) {
+        self.out.push(b'(');
+        for &i in items {
+            self.int(i);
+        }
+        self.out.push(b't');
+    }
+
+    fn value(&mut self, v: &PthValue) -> Result<()> {
+        match v {
+            PthValue::Dict(items) => {
+                self.out.push(b'}');
+                if !items.is_empty() {
+                    self.out.push(b'(');
+                    for (k, v) in items {
+                        self.unicode(k);
+                        self.value(v)?;
+                    }
+                    self.out.push(b'u');
+                }
+            }
+            PthValue::Tensor(t) => self.tensor(t)?,
+        }
+        Ok(())
+    }
+
+    fn tensor(&mut self, t: &Tensor) -> Result<()> {
+        let storage = match t.dtype() {
+            DType::F32 => "FloatStorage",
+            DType::F16 => "HalfStorage",
+            DType::BF16 => "BFloat16Storage",
+            DType::F64 => "DoubleStorage",
+            DType::I64 => "LongStorage",
+            other => candle_core::bail!("pth: cannot store {other:?} tensors"),
+        };
+        let dims = t.dims().to_vec();
+        let mut strides = vec![1usize; dims.len()];
+        for i in (0..dims.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * dims[i + 1];
+        }
+        let key = self.storages.len();
+        self.storages.push(raw_bytes(t)?);
+        self.global("torch._utils", "_rebuild_tensor_v2");
+        self.out.push(b'(');
+        // persistent id ('storage', torch.FloatStorage, key, location, numel)
+        self.out.push(b'(');
+        self.unicode("storage");
+        self.global("torch", storage);
+        self.unicode(&key.to_string());
+        self.unicode("cpu");
+        self.int(t.elem_count());
+        self.out.extend_from_slice(b"tQ");
+        self.int(0);
+        self.tuple(&dims);
+        self.tuple(&strides);
+        self.out.push(0x89); // requires_grad = False
+        self.global("collections", "OrderedDict");
+        self.out.extend_from_slice(b")R"); // backward_hooks = OrderedDict()
+        self.out.extend_from_slice(b"tR");
+        Ok(())
+    }
+}
+
+fn raw_bytes(t: &Tensor) -> Result<Vec<u8>> {
+    let t = t.to_device(&Device::Cpu)?.flatten_all()?;
+    Ok(match t.dtype() {
+        DType::F32 => t.to_vec1::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::F16 => t.to_vec1::<half::f16>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::BF16 => t.to_vec1::<half::bf16>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::F64 => t.to_vec1::<f64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::I64 => t.to_vec1::<i64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        other => candle_core::bail!("pth: cannot store {other:?} tensors"),
+    })
+}
+
 /// A `VarBuilder` source over a loaded state dict that records which tensors were taken.
 #[derive(Clone)]
 pub struct TrackedTensors {
@@ -243,6 +383,35 @@ mod tests {
         assert!(!sd.contains_key("c.weight_g"));
         let w = sd["c.weight"].flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(w, vec![6.0, 8.0, 0.0, 0.5]);
+    }
+
+    #[test]
+    fn saved_archives_read_back() {
+        let dir = std::env::temp_dir().join(format!("pb-pth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.pth");
+        let a = Tensor::arange(0f32, 6.0, &Device::Cpu).unwrap().reshape((2, 3)).unwrap();
+        let b = Tensor::new(&[1.5f32, -2.0], &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap();
+        let root = PthValue::Dict(vec![(
+            "net".into(),
+            PthValue::Dict(vec![
+                ("cfm".into(), PthValue::Dict(vec![("a.w".into(), PthValue::Tensor(a.clone()))])),
+                ("lr".into(), PthValue::Dict(vec![("b".into(), PthValue::Tensor(b))])),
+            ]),
+        )]);
+        save(&path, "w", &root).unwrap();
+        let file = PthFile::open(&path).unwrap();
+        let cfm = file.state_dict(&["net", "cfm"]).unwrap();
+        assert_eq!(cfm["a.w"].to_vec2::<f32>().unwrap(), a.to_vec2::<f32>().unwrap());
+        let lr = file.state_dict(&["net", "lr"]).unwrap();
+        assert_eq!(lr["b"].dtype(), DType::BF16);
+        assert_eq!(lr["b"].to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap(), vec![1.5, -2.0]);
+        let err = file.state_dict(&["net", "dit"]).unwrap_err().to_string();
+        assert!(err.contains("net.dit") && err.contains("`cfm`"), "{err}");
+        std::fs::write(&path, b"not a zip").unwrap();
+        let err = PthFile::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("not a PyTorch zip checkpoint"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
