@@ -13,3 +13,4 @@ pub mod runtime;
 pub mod store;
 pub mod text;
 pub mod validation;
+pub mod voice_conversion;

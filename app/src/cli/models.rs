@@ -111,10 +111,15 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
         }
         ModelsAction::Inspect { file, filter, json } => inspect(&store, file, filter.as_deref(), *json),
         ModelsAction::MakeTestModel { dir, seed } => {
-            let model = promptbook_engine::pipeline::test_model::make_test_model(dir, *seed)?;
-            let params: u64 = model.files.iter().map(|(_, n)| n).sum();
-            println!("wrote {} files ({params} parameters) to {}", model.files.len(), dir.display());
+            let mut files = promptbook_engine::pipeline::test_model::make_test_model(dir, *seed)?.files;
+            files.extend(promptbook_engine::pipeline::test_model_seedvc::make_seedvc_test_model(dir, *seed)?);
+            let params: u64 = files.iter().map(|(_, n)| n).sum();
+            println!("wrote {} files ({params} parameters) to {}", files.len(), dir.display());
             println!("render with: promptbook render SCRIPT.xml -o OUT.wav --models-dir {}", dir.display());
+            println!(
+                "convert with: promptbook convert-voice SOURCE.wav --target REF.wav -o OUT.wav --models-dir {}",
+                dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

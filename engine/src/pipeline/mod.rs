@@ -5,6 +5,7 @@ pub mod postprocess;
 pub mod render;
 pub mod scenema;
 pub mod test_model;
+pub mod test_model_seedvc;
 pub mod waveform;
 
 pub use model::{AudioModel, Latent, ModelError, ModelInfo, TextConditioning};

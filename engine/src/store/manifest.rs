@@ -169,6 +169,13 @@ pub const GEMMA_REPO: &str = "google/gemma-3-12b-it";
 pub const WHISPER_REPO: &str = "openai/whisper-small";
 pub const WHISPER_LICENSE: &str = "Apache-2.0";
 
+/// SeedVC voice conversion (postprocessing-spec §5.1): the DiT + length regulator and its config, the CAM++
+/// speaker encoder, the BigVGAN-v2 22 kHz vocoder; the content encoder is Whisper-small above. Licences as the
+/// upstream projects state them, in each file's role.
+pub const SEEDVC_REPO: &str = "Plachta/Seed-VC";
+pub const CAMPPLUS_REPO: &str = "funasr/campplus";
+pub const BIGVGAN_REPO: &str = "nvidia/bigvgan_v2_22khz_80band_256x";
+
 const GB: u64 = 1_000_000_000;
 const MB: u64 = 1_000_000;
 
@@ -243,8 +250,16 @@ impl Manifest {
             ));
         }
         files.extend(whisper_files());
+        files.extend(seedvc_files());
         Manifest {
-            repos: vec![repo(SCENEMA_REPO, false), repo(GEMMA_REPO, true), repo(WHISPER_REPO, false)],
+            repos: vec![
+                repo(SCENEMA_REPO, false),
+                repo(GEMMA_REPO, true),
+                repo(WHISPER_REPO, false),
+                repo(SEEDVC_REPO, false),
+                repo(CAMPPLUS_REPO, false),
+                repo(BIGVGAN_REPO, false),
+            ],
             files,
         }
     }
@@ -288,6 +303,52 @@ fn whisper_files() -> Vec<ManifestFile> {
     ]
 }
 
+/// SeedVC's files (optional until a render or `convert-voice` needs them). Sizes as third-party download lists
+/// state them (CAM++ 28.0 MB, BigVGAN 449 MB; the DiT is 98M parameters of f32).
+fn seedvc_files() -> Vec<ManifestFile> {
+    let file = |repo: &str, file: &str, size, role: &str, licence: &str| ManifestFile {
+        repo: repo.into(),
+        file: file.into(),
+        size,
+        sha256: None,
+        need: Need::Optional,
+        role: format!("{role} ({licence})"),
+    };
+    // Seed-VC: GPL-3.0 (the Plachtaa/seed-vc repository and the model card); CAM++: Apache-2.0 (3D-Speaker);
+    // BigVGAN-v2: MIT (NVIDIA's model card).
+    vec![
+        file(
+            SEEDVC_REPO,
+            "DiT_seed_v2_uvit_whisper_small_wavenet_bigvgan_pruned.pth",
+            FileSize::About(400 * MB),
+            "SeedVC DiT + length regulator (torch pickle, read without Python)",
+            "GPL-3.0",
+        ),
+        file(
+            SEEDVC_REPO,
+            "config_dit_mel_seed_uvit_whisper_small_wavenet.yml",
+            FileSize::Unknown,
+            "SeedVC model config",
+            "GPL-3.0",
+        ),
+        file(
+            CAMPPLUS_REPO,
+            "campplus_cn_common.bin",
+            FileSize::About(28 * MB),
+            "CAM++ speaker embedding",
+            "Apache-2.0",
+        ),
+        file(BIGVGAN_REPO, "config.json", FileSize::Unknown, "BigVGAN-v2 22 kHz config", "MIT"),
+        file(
+            BIGVGAN_REPO,
+            "bigvgan_generator.pt",
+            FileSize::About(449 * MB),
+            "BigVGAN-v2 22 kHz vocoder (torch pickle, weight norm)",
+            "MIT",
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,7 +377,11 @@ mod tests {
         assert_eq!(int8.len(), bf16.len());
         assert_eq!(int8.len(), 11, "{int8:?}");
         assert!(!int8.contains(&"scenema-audio-pipeline-audio.safetensors"));
-        assert_eq!(m.files_for(Variant::Int8, true).len(), 12 + 4, "the pipeline-audio file and Whisper");
+        assert_eq!(
+            m.files_for(Variant::Int8, true).len(),
+            12 + 4 + 5,
+            "the pipeline-audio file, Whisper, SeedVC"
+        );
     }
 
     #[test]
@@ -344,6 +409,24 @@ mod tests {
         // `config.json` and `tokenizer.json` now exist in two repositories: bare names are ambiguous.
         assert!(m.find("config.json").is_none());
         assert_eq!(m.find("model.safetensors").unwrap().repo, WHISPER_REPO);
+    }
+
+    #[test]
+    fn seedvc_files_are_optional_with_licences() {
+        let m = Manifest::builtin();
+        for (repo, name, licence) in [
+            (SEEDVC_REPO, "DiT_seed_v2_uvit_whisper_small_wavenet_bigvgan_pruned.pth", "GPL-3.0"),
+            (SEEDVC_REPO, "config_dit_mel_seed_uvit_whisper_small_wavenet.yml", "GPL-3.0"),
+            (CAMPPLUS_REPO, "campplus_cn_common.bin", "Apache-2.0"),
+            (BIGVGAN_REPO, "config.json", "MIT"),
+            (BIGVGAN_REPO, "bigvgan_generator.pt", "MIT"),
+        ] {
+            let f = m.find(&format!("{repo}/{name}")).unwrap();
+            assert_eq!(f.need, Need::Optional);
+            assert!(f.role.contains(licence), "{}", f.role);
+            assert!(!m.repo(repo).unwrap().gated);
+        }
+        assert_eq!(m.find("bigvgan_generator.pt").unwrap().repo, BIGVGAN_REPO);
     }
 
     #[test]

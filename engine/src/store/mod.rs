@@ -22,8 +22,8 @@ pub use error::{StoreError, human_bytes};
 pub use events::{CancelToken, EventSink, StoreEvent};
 pub use hub::{DEFAULT_ENDPOINT, RemoteFile};
 pub use manifest::{
-    FileSize, GEMMA_REPO, Manifest, ManifestFile, Need, RepoSpec, SCENEMA_REPO, Variant, WHISPER_LICENSE,
-    WHISPER_REPO,
+    BIGVGAN_REPO, CAMPPLUS_REPO, FileSize, GEMMA_REPO, Manifest, ManifestFile, Need, RepoSpec, SCENEMA_REPO,
+    SEEDVC_REPO, Variant, WHISPER_LICENSE, WHISPER_REPO,
 };
 pub use verify::Digest;
 

@@ -16,6 +16,7 @@ use candle_core::{DType, Device, Tensor};
 mod audio_vae;
 mod diffusion;
 mod gemma;
+pub mod seedvc;
 mod text_chain;
 mod whisper;
 
@@ -169,6 +170,9 @@ pub fn run_case(dir: &Path) -> candle_core::Result<Vec<TensorReport>> {
         return Ok(reports);
     }
     if let Some(reports) = text_chain::run(&case)? {
+        return Ok(reports);
+    }
+    if let Some(reports) = seedvc::run(&case)? {
         return Ok(reports);
     }
     if let Some(reports) = whisper::run(&case)? {
