@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 use super::{Cap, Case, Component, TensorReport};
 use crate::audio_vae::{self, AudioDecoder};
@@ -138,6 +138,8 @@ fn encoder(case: &Case) -> candle_core::Result<Vec<TensorReport>> {
 mod tests {
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
+
+    use candle_core::Device;
 
     use super::*;
     use crate::parity::run_case;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 use super::{Cap, Case, Component, TensorReport};
 use crate::ltx::geometry::{audio_positions_tensor, latent_frames_for_duration};

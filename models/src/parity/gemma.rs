@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Error, Result};
+use candle_core::{DType, Error, Result};
 
 use super::{Cap, Case, Component, TensorReport};
 use crate::gemma::{self, Config};
