@@ -9,5 +9,8 @@ pub mod dsp;
 pub mod gemma;
 pub mod ltx;
 pub mod parity;
+pub mod pth;
+pub mod seedvc;
 pub mod vocoder;
 pub mod weights;
+pub mod whisper;

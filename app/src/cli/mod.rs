@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod check_clip;
+pub mod convert_voice;
 pub mod models;
 pub mod outputs;
 pub mod presets;
@@ -31,6 +32,8 @@ pub enum Command {
     Models(models::ModelsArgs),
     /// Render a script to a take: OUT.wav (48 kHz stereo) and OUT.json (the generation record).
     Render(render::RenderArgs),
+    /// Convert a recording into the voice of a reference clip (SeedVC): OUT.wav (48 kHz) and OUT.json.
+    ConvertVoice(convert_voice::ConvertVoiceArgs),
     /// Record a reference clip from a microphone.
     Record(record::RecordArgs),
     /// Judge a reference clip: duration, level, noise, speech, pitch.
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
         Some(Command::Presets(args)) => presets::run(&args),
         Some(Command::Models(args)) => models::run(&args),
         Some(Command::Render(args)) => render::run(&args),
+        Some(Command::ConvertVoice(args)) => convert_voice::run(&args),
         Some(Command::Record(args)) => record::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::CheckClip(args)) => check_clip::run(&args),
     };

@@ -6,6 +6,7 @@ pub mod postprocess;
 pub mod render;
 pub mod scenema;
 pub mod test_model;
+pub mod test_model_seedvc;
 pub mod waveform;
 
 pub use model::{AudioModel, Latent, LoadReport, ModelError, ModelInfo, TextConditioning};

@@ -164,6 +164,18 @@ pub const SCENEMA_REPO: &str = "ScenemaAI/scenema-audio";
 /// The text encoder Scenema downloads and uses (not the QAT variant upstream LTX recommends).
 pub const GEMMA_REPO: &str = "google/gemma-3-12b-it";
 
+/// Whisper-small, to hear takes back (`promptbook qc`, validation) and SeedVC's content encoder. Licence
+/// Apache-2.0 (the model card's), stated in each file's role.
+pub const WHISPER_REPO: &str = "openai/whisper-small";
+pub const WHISPER_LICENSE: &str = "Apache-2.0";
+
+/// SeedVC voice conversion (postprocessing-spec §5.1): the DiT + length regulator and its config, the CAM++
+/// speaker encoder, the BigVGAN-v2 22 kHz vocoder; the content encoder is Whisper-small above. Licences as the
+/// upstream projects state them, in each file's role.
+pub const SEEDVC_REPO: &str = "Plachta/Seed-VC";
+pub const CAMPPLUS_REPO: &str = "funasr/campplus";
+pub const BIGVGAN_REPO: &str = "nvidia/bigvgan_v2_22khz_80band_256x";
+
 const GB: u64 = 1_000_000_000;
 const MB: u64 = 1_000_000;
 
@@ -238,7 +250,19 @@ impl Manifest {
                 "Gemma 3 weights (bf16 shard)",
             ));
         }
-        Manifest { repos: vec![repo(SCENEMA_REPO, false), repo(GEMMA_REPO, true)], files }
+        files.extend(whisper_files());
+        files.extend(seedvc_files());
+        Manifest {
+            repos: vec![
+                repo(SCENEMA_REPO, false),
+                repo(GEMMA_REPO, true),
+                repo(WHISPER_REPO, false),
+                repo(SEEDVC_REPO, false),
+                repo(CAMPPLUS_REPO, false),
+                repo(BIGVGAN_REPO, false),
+            ],
+            files,
+        }
     }
 
     /// The repository `org/name`.
@@ -260,6 +284,70 @@ impl Manifest {
         let first = matches.next()?;
         matches.next().is_none().then_some(first)
     }
+}
+
+/// `openai/whisper-small` (f32 safetensors, about 967 MB): optional until renders validate their takes.
+fn whisper_files() -> Vec<ManifestFile> {
+    let file = |file: &str, size, role: &str| ManifestFile {
+        repo: WHISPER_REPO.into(),
+        file: file.into(),
+        size,
+        sha256: None,
+        need: Need::Optional,
+        role: format!("{role} ({WHISPER_LICENSE})"),
+    };
+    vec![
+        file("config.json", FileSize::Unknown, "Whisper-small config"),
+        file("preprocessor_config.json", FileSize::Unknown, "Whisper-small log-mel settings"),
+        file("tokenizer.json", FileSize::Unknown, "Whisper-small tokenizer"),
+        file("model.safetensors", FileSize::About(967 * MB), "Whisper-small weights (f32), for `qc`"),
+    ]
+}
+
+/// SeedVC's files (optional until a render or `convert-voice` needs them). Sizes as third-party download lists
+/// state them (CAM++ 28.0 MB, BigVGAN 449 MB; the DiT is 98M parameters of f32).
+fn seedvc_files() -> Vec<ManifestFile> {
+    let file = |repo: &str, file: &str, size, role: &str, licence: &str| ManifestFile {
+        repo: repo.into(),
+        file: file.into(),
+        size,
+        sha256: None,
+        need: Need::Optional,
+        role: format!("{role} ({licence})"),
+    };
+    // Seed-VC: GPL-3.0 (the Plachtaa/seed-vc repository and the model card); CAM++: Apache-2.0 (3D-Speaker);
+    // BigVGAN-v2: MIT (NVIDIA's model card).
+    vec![
+        file(
+            SEEDVC_REPO,
+            "DiT_seed_v2_uvit_whisper_small_wavenet_bigvgan_pruned.pth",
+            FileSize::About(400 * MB),
+            "SeedVC DiT + length regulator (torch pickle, read without Python)",
+            "GPL-3.0",
+        ),
+        file(
+            SEEDVC_REPO,
+            "config_dit_mel_seed_uvit_whisper_small_wavenet.yml",
+            FileSize::Unknown,
+            "SeedVC model config",
+            "GPL-3.0",
+        ),
+        file(
+            CAMPPLUS_REPO,
+            "campplus_cn_common.bin",
+            FileSize::About(28 * MB),
+            "CAM++ speaker embedding",
+            "Apache-2.0",
+        ),
+        file(BIGVGAN_REPO, "config.json", FileSize::Unknown, "BigVGAN-v2 22 kHz config", "MIT"),
+        file(
+            BIGVGAN_REPO,
+            "bigvgan_generator.pt",
+            FileSize::About(449 * MB),
+            "BigVGAN-v2 22 kHz vocoder (torch pickle, weight norm)",
+            "MIT",
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -290,7 +378,11 @@ mod tests {
         assert_eq!(int8.len(), bf16.len());
         assert_eq!(int8.len(), 11, "{int8:?}");
         assert!(!int8.contains(&"scenema-audio-pipeline-audio.safetensors"));
-        assert_eq!(m.files_for(Variant::Int8, true).len(), 12);
+        assert_eq!(
+            m.files_for(Variant::Int8, true).len(),
+            12 + 4 + 5,
+            "the pipeline-audio file, Whisper, SeedVC"
+        );
     }
 
     #[test]
@@ -301,9 +393,41 @@ mod tests {
         for i in 1..=5 {
             assert!(m.find(&format!("model-{i:05}-of-00005.safetensors")).is_some());
         }
-        assert_eq!(m.find("config.json").unwrap().repo, GEMMA_REPO);
+        assert_eq!(m.find("google/gemma-3-12b-it/config.json").unwrap().repo, GEMMA_REPO);
         assert_eq!(m.find("google/gemma-3-12b-it/tokenizer.json").unwrap().file, "tokenizer.json");
         assert!(m.find("nope.bin").is_none());
+    }
+
+    #[test]
+    fn whisper_is_optional_public_and_named_by_key() {
+        let m = Manifest::builtin();
+        assert!(!m.repo(WHISPER_REPO).unwrap().gated);
+        for name in ["config.json", "preprocessor_config.json", "tokenizer.json", "model.safetensors"] {
+            let f = m.find(&format!("{WHISPER_REPO}/{name}")).unwrap();
+            assert_eq!(f.need, Need::Optional);
+            assert!(f.role.contains("Apache-2.0"), "{}", f.role);
+        }
+        // `config.json` and `tokenizer.json` now exist in two repositories: bare names are ambiguous.
+        assert!(m.find("config.json").is_none());
+        assert_eq!(m.find("model.safetensors").unwrap().repo, WHISPER_REPO);
+    }
+
+    #[test]
+    fn seedvc_files_are_optional_with_licences() {
+        let m = Manifest::builtin();
+        for (repo, name, licence) in [
+            (SEEDVC_REPO, "DiT_seed_v2_uvit_whisper_small_wavenet_bigvgan_pruned.pth", "GPL-3.0"),
+            (SEEDVC_REPO, "config_dit_mel_seed_uvit_whisper_small_wavenet.yml", "GPL-3.0"),
+            (CAMPPLUS_REPO, "campplus_cn_common.bin", "Apache-2.0"),
+            (BIGVGAN_REPO, "config.json", "MIT"),
+            (BIGVGAN_REPO, "bigvgan_generator.pt", "MIT"),
+        ] {
+            let f = m.find(&format!("{repo}/{name}")).unwrap();
+            assert_eq!(f.need, Need::Optional);
+            assert!(f.role.contains(licence), "{}", f.role);
+            assert!(!m.repo(repo).unwrap().gated);
+        }
+        assert_eq!(m.find("bigvgan_generator.pt").unwrap().repo, BIGVGAN_REPO);
     }
 
     #[test]
