@@ -16,6 +16,7 @@ use candle_core::{DType, Device, Tensor};
 mod audio_vae;
 mod diffusion;
 mod gemma;
+mod mel_band_roformer;
 mod text_chain;
 
 /// What a case directory says about itself.
@@ -168,6 +169,9 @@ pub fn run_case(dir: &Path) -> candle_core::Result<Vec<TensorReport>> {
         return Ok(reports);
     }
     if let Some(reports) = text_chain::run(&case)? {
+        return Ok(reports);
+    }
+    if let Some(reports) = mel_band_roformer::run(&case)? {
         return Ok(reports);
     }
     candle_core::bail!("case {}: unknown component `{}`", case.name(), case.meta.component)
