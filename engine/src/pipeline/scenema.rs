@@ -53,7 +53,7 @@ impl DeviceKind {
         }
     }
 
-    fn open(self) -> Result<Device, String> {
+    pub(crate) fn open(self) -> Result<Device, String> {
         let gpu = |r: promptbook_models::candle::Result<Device>, name: &str, feature: &str| {
             r.map_err(|e| {
                 format!(

@@ -98,7 +98,7 @@ fn random_values(name: &str, dims: &[usize], seed: u64) -> Vec<f32> {
 }
 
 /// Overwrite every variable of `varmap` with [`random_values`]; returns the tensors by (renamed) name.
-fn randomised(
+pub(super) fn randomised(
     varmap: &VarMap,
     seed: u64,
     rename: impl Fn(&str) -> String,
@@ -118,7 +118,7 @@ fn randomised(
         .collect()
 }
 
-fn save(
+pub(super) fn save(
     path: &Path,
     tensors: &[(String, Tensor)],
     config: Option<&serde_json::Value>,
@@ -133,7 +133,7 @@ fn save(
     Ok(tensors.iter().map(|(_, t)| t.elem_count() as u64).sum())
 }
 
-fn new_varmap() -> (VarMap, VarBuilder<'static>) {
+pub(super) fn new_varmap() -> (VarMap, VarBuilder<'static>) {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     (varmap, vb)
@@ -219,6 +219,7 @@ pub fn make_test_model(dir: &Path, seed: u64) -> Result<TestModel, TestModelErro
     let path = gemma_dir.join("model.safetensors.index.json");
     write(&path, serde_json::to_string_pretty(&index)?.as_bytes())?;
     files.push((path, 0));
+    files.push(super::test_separator::make_test_separator(dir, seed)?);
     Ok(TestModel { files })
 }
 

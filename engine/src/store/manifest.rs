@@ -132,6 +132,8 @@ pub struct ManifestFile {
     pub need: Need,
     /// What it holds, for people.
     pub role: String,
+    /// The licence its publisher states, or what is known when none is stated; `None` where not recorded.
+    pub licence: Option<String>,
 }
 
 impl ManifestFile {
@@ -178,6 +180,7 @@ impl Manifest {
             sha256: None,
             need,
             role: role.into(),
+            licence: None,
         };
         let mut files = vec![
             file(
@@ -237,7 +240,11 @@ impl Manifest {
                 "Gemma 3 weights (bf16 shard)",
             ));
         }
-        Manifest { repos: vec![repo(SCENEMA_REPO, false), repo(GEMMA_REPO, true)], files }
+        let mut repos = vec![repo(SCENEMA_REPO, false), repo(GEMMA_REPO, true)];
+        let (separator_repo, separator_file) = separator_entry();
+        repos.push(separator_repo);
+        files.push(separator_file);
+        Manifest { repos, files }
     }
 
     /// The repository `org/name`.
@@ -259,6 +266,31 @@ impl Manifest {
         let first = matches.next()?;
         matches.next().is_none().then_some(first)
     }
+}
+
+/// The MelBandRoFormer vocal model the dialogue/SFX separation runs (postprocessing-spec §4.1).
+pub const SEPARATOR_REPO: &str = "Kijai/MelBandRoFormer_comfy";
+
+/// The separation model's repository and file: optional, since no render needs it.
+fn separator_entry() -> (RepoSpec, ManifestFile) {
+    let repo = RepoSpec { id: SEPARATOR_REPO.into(), revision: "main".into(), gated: false };
+    let file = ManifestFile {
+        repo: SEPARATOR_REPO.into(),
+        file: "MelBandRoformer_fp16.safetensors".into(),
+        // "about 436 MB" (the spec's reading of the hub listing); 228 M fp16 parameters.
+        size: FileSize::About(436 * MB),
+        sha256: None,
+        need: Need::Optional,
+        role: "MelBandRoFormer vocal model (Kimberley Jensen), fp16: dialogue/SFX stems".into(),
+        // Read from the hub pages and the original repositories, not legal advice.
+        licence: Some(
+            "none stated: Kijai/MelBandRoFormer_comfy names no licence, the original KimberleyJSN/melbandroformer \
+             is marked \"unknown\", and KimberleyJensen/Mel-Band-Roformer-Vocal-Model has no LICENSE file; \
+             ask the author before redistributing the weights"
+                .into(),
+        ),
+    };
+    (repo, file)
 }
 
 #[cfg(test)]
@@ -289,7 +321,8 @@ mod tests {
         assert_eq!(int8.len(), bf16.len());
         assert_eq!(int8.len(), 11, "{int8:?}");
         assert!(!int8.contains(&"scenema-audio-pipeline-audio.safetensors"));
-        assert_eq!(m.files_for(Variant::Int8, true).len(), 12);
+        let optional: Vec<&str> = m.files_for(Variant::Int8, true).iter().map(|f| f.file.as_str()).collect();
+        assert!(optional.contains(&"scenema-audio-pipeline-audio.safetensors"), "{optional:?}");
     }
 
     #[test]
@@ -303,6 +336,17 @@ mod tests {
         assert_eq!(m.find("config.json").unwrap().repo, GEMMA_REPO);
         assert_eq!(m.find("google/gemma-3-12b-it/tokenizer.json").unwrap().file, "tokenizer.json");
         assert!(m.find("nope.bin").is_none());
+    }
+
+    #[test]
+    fn the_separator_is_optional_and_states_its_licence() {
+        let m = Manifest::builtin();
+        let f = m.find("MelBandRoformer_fp16.safetensors").unwrap();
+        assert_eq!(f.repo, SEPARATOR_REPO);
+        assert_eq!(f.need, Need::Optional);
+        assert!(f.licence.as_deref().unwrap().contains("none stated"));
+        assert!(!m.repo(SEPARATOR_REPO).unwrap().gated);
+        assert!(!m.files_for(Variant::Bf16, false).contains(&f));
     }
 
     #[test]

@@ -49,7 +49,13 @@ pub struct MaskEstimator {
 }
 
 impl MaskEstimator {
-    pub fn new(dim: usize, dim_inputs: &[usize], depth: usize, hidden: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        dim: usize,
+        dim_inputs: &[usize],
+        depth: usize,
+        hidden: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let vb = vb.pp("to_freqs");
         let to_freqs = dim_inputs
             .iter()

@@ -101,7 +101,11 @@ impl ChunkPlan {
             let w = self.weights(pos);
             for (acc, out) in result.iter_mut().zip(&out) {
                 if out.len() < w.len() {
-                    bail!("chunked inference: the model returned {} samples for a {}-sample chunk", out.len(), w.len());
+                    bail!(
+                        "chunked inference: the model returned {} samples for a {}-sample chunk",
+                        out.len(),
+                        w.len()
+                    );
                 }
                 for ((a, &y), &w) in acc[pos..end].iter_mut().zip(out).zip(&w) {
                     *a += y * w;

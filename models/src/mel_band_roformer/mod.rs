@@ -23,7 +23,7 @@ use candle_nn::VarBuilder;
 pub use bands::{BandSplit, MaskEstimator};
 pub use chunked::{CHUNK_SIZE, ChunkPlan, OVERLAP_FACTOR, chunked_inference};
 pub use layout::BandLayout;
-pub use transformer::{Attention, FeedForward, Rotary, RmsNorm, Transformer};
+pub use transformer::{Attention, FeedForward, RmsNorm, Rotary, Transformer};
 
 use crate::dsp::{PadMode, Spectrogram, Stft, hann_window};
 use crate::weights::Checkpoint;
@@ -219,7 +219,10 @@ impl MelBandRoformer {
     pub fn forward_parts(&self, audio: &Tensor) -> Result<ForwardParts> {
         let (batch, channels, _) = audio.dims3()?;
         if channels != self.cfg.audio_channels() {
-            bail!("MelBandRoformer: {channels} audio channels in, the model takes {}", self.cfg.audio_channels());
+            bail!(
+                "MelBandRoformer: {channels} audio channels in, the model takes {}",
+                self.cfg.audio_channels()
+            );
         }
         let audio: Vec<Vec<Vec<f32>>> = audio.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.to_vec3()?;
         // (b, ch) spectrograms, frame-major.
@@ -242,7 +245,8 @@ impl MelBandRoformer {
                 }
             }
         }
-        let x = Tensor::from_vec(gathered, (batch, frames, rows.len() * 2), &self.device)?.to_dtype(self.dtype)?;
+        let x = Tensor::from_vec(gathered, (batch, frames, rows.len() * 2), &self.device)?
+            .to_dtype(self.dtype)?;
         let features = self.band_split.forward(&x)?; // (b, t, f, d)
         let embedded = self.axial(&features)?;
         let masks = self.mask_estimator.forward(&embedded)?; // (b, t, rows · 2)
@@ -270,7 +274,8 @@ impl MelBandRoformer {
             let seq = x.permute((0, 2, 1, 3))?.contiguous()?.reshape((b * f, t, d))?;
             let seq = time.forward(&seq)?;
             // (b·f, t, d) -> (b, t, f, d) -> (b·t, f, d)
-            let seq = seq.reshape((b, f, t, d))?.permute((0, 2, 1, 3))?.contiguous()?.reshape((b * t, f, d))?;
+            let seq =
+                seq.reshape((b, f, t, d))?.permute((0, 2, 1, 3))?.contiguous()?.reshape((b * t, f, d))?;
             x = freq.forward(&seq)?.reshape((b, t, f, d))?;
         }
         Ok(x)

@@ -47,7 +47,12 @@ impl Rotary {
     }
 
     /// `(cos, sin)`, each `(n, dim_head / 2)`.
-    pub fn tables(&self, n: usize, vb_dtype: DType, device: &candle_core::Device) -> Result<(Tensor, Tensor)> {
+    pub fn tables(
+        &self,
+        n: usize,
+        vb_dtype: DType,
+        device: &candle_core::Device,
+    ) -> Result<(Tensor, Tensor)> {
         let half = self.freqs.len();
         let mut cos = Vec::with_capacity(n * half);
         let mut sin = Vec::with_capacity(n * half);
@@ -169,7 +174,10 @@ impl Transformer {
         let layers = (0..depth)
             .map(|i| {
                 let vb = vb.pp("layers").pp(i);
-                Ok((Attention::new(dim, heads, dim_head, vb.pp(0))?, FeedForward::new(dim, ff_mult, vb.pp(1))?))
+                Ok((
+                    Attention::new(dim, heads, dim_head, vb.pp(0))?,
+                    FeedForward::new(dim, ff_mult, vb.pp(1))?,
+                ))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { layers, norm: RmsNorm::new(dim, vb.pp("norm"))? })
@@ -218,7 +226,12 @@ mod tests {
         let (cos, sin) = rotary.tables(3, DType::F32, &dev).unwrap();
         let x = Tensor::new(&[1f32, 2.0, 3.0, 4.0], &dev).unwrap().reshape((1, 1, 1, 4)).unwrap();
         let x = x.repeat((1, 1, 3, 1)).unwrap();
-        let y = candle_nn::rotary_emb::rope_i(&x, &cos, &sin).unwrap().squeeze(0).unwrap().to_vec3::<f32>().unwrap();
+        let y = candle_nn::rotary_emb::rope_i(&x, &cos, &sin)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec3::<f32>()
+            .unwrap();
         // Position 2: pair (1, 2) by angle 2, pair (3, 4) by angle 1 (x·cos + rotate_half(x)·sin, (x0, x1) -> (-x1, x0)).
         let (c, s) = (2f64.cos() as f32, 2f64.sin() as f32);
         let (c1, s1) = (1f64.cos() as f32, 1f64.sin() as f32);

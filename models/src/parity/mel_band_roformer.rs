@@ -40,7 +40,8 @@ pub(super) fn run(case: &Case) -> candle_core::Result<Option<Vec<TensorReport>>>
         candle_core::bail!("case {}: `extra.chunk_size` is missing", case.name())
     };
     let long: Vec<Vec<f32>> = case.input("long_audio")?.to_dtype(DType::F32)?.to_vec2()?;
-    let Some(chunked) = chunked_inference(&model, &long, chunk_size as usize, |_, _| ControlFlow::Continue(()))?
+    let Some(chunked) =
+        chunked_inference(&model, &long, chunk_size as usize, |_, _| ControlFlow::Continue(()))?
     else {
         candle_core::bail!("case {}: chunked inference stopped early", case.name())
     };
@@ -82,7 +83,9 @@ mod tests {
         target.3[..2].copy_from_slice(&half::f16::from_f32(v).to_le_bytes());
         let views: Vec<(String, safetensors::tensor::TensorView)> = owned
             .iter()
-            .map(|(n, d, s, data)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), data).unwrap()))
+            .map(|(n, d, s, data)| {
+                (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), data).unwrap())
+            })
             .collect();
         std::fs::write(&path, safetensors::serialize(views, meta.metadata().clone()).unwrap()).unwrap();
         dst
@@ -103,7 +106,10 @@ mod tests {
             let reports = run_case(&dir).unwrap();
             std::fs::remove_dir_all(&dir).ok();
             let failed: Vec<&str> = reports.iter().filter(|r| !r.pass).map(|r| r.tensor.as_str()).collect();
-            assert!(failed.contains(&"vocals") && failed.contains(&"chunked"), "{case}: perturbing {key}: {reports:?}");
+            assert!(
+                failed.contains(&"vocals") && failed.contains(&"chunked"),
+                "{case}: perturbing {key}: {reports:?}"
+            );
         }
     }
 }
