@@ -12,6 +12,7 @@ pub mod outputs;
 pub mod presets;
 pub mod record;
 pub mod render;
+pub mod separate;
 
 #[derive(Debug, Parser)]
 #[command(name = "promptbook", version, about = "Direct synthetic voice performances", long_about = None)]
@@ -38,6 +39,8 @@ pub enum Command {
     Record(record::RecordArgs),
     /// Judge a reference clip: duration, level, noise, speech, pitch.
     CheckClip(check_clip::CheckClipArgs),
+    /// Split an audio file into DIR/dialogue.wav and DIR/sfx.wav (MelBandRoFormer).
+    Separate(separate::SeparateArgs),
 }
 
 /// Parse the command line and run it; errors are printed once, here.
@@ -53,6 +56,7 @@ pub fn main() -> ExitCode {
         Some(Command::ConvertVoice(args)) => convert_voice::run(&args),
         Some(Command::Record(args)) => record::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::CheckClip(args)) => check_clip::run(&args),
+        Some(Command::Separate(args)) => separate::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -323,6 +323,7 @@ pub fn make_test_model_with(
     let path = gemma_dir.join("model.safetensors.index.json");
     write(&path, serde_json::to_string_pretty(&index)?.as_bytes())?;
     files.push((path, 0));
+    files.push(super::test_separator::make_test_separator(dir, seed)?);
     Ok(TestModel { files })
 }
 

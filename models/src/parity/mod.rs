@@ -25,6 +25,7 @@ use candle_core::{DType, Device, Error, Result, Tensor};
 mod audio_vae;
 mod diffusion;
 mod gemma;
+mod mel_band_roformer;
 pub mod seedvc;
 mod text_chain;
 mod whisper;
@@ -37,6 +38,7 @@ pub const REGISTRY: &[&[Component]] = &[
     text_chain::COMPONENTS,
     seedvc::COMPONENTS,
     whisper::COMPONENTS,
+    mel_band_roformer::COMPONENTS,
 ];
 
 /// A component's runner and the loosest tolerances the spec allows it.
