@@ -132,7 +132,10 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
             files.extend(make_seedvc_test_model(dir, *seed)?);
             let params: u64 = files.iter().map(|(_, n)| n).sum();
             crate::outln!("wrote {} files ({params} parameters) to {}", files.len(), dir.display());
-            crate::outln!("render with: promptbook render SCRIPT.xml -o OUT.wav --models-dir {}", dir.display());
+            crate::outln!(
+                "render with: promptbook render SCRIPT.xml -o OUT.wav --models-dir {}",
+                dir.display()
+            );
             crate::outln!(
                 "convert with: promptbook convert-voice SOURCE.wav --target REF.wav -o OUT.wav --models-dir {}",
                 dir.display()
