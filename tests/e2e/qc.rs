@@ -86,6 +86,8 @@ fn qc_reads_the_expected_words_from_a_script() {
     std::fs::write(&script, "<speak voice=\"V\">no gender</speak>").expect("write script");
     let out = run(&[&args[..], &["--transcript", "x"]].concat(), None);
     assert_eq!(code(&out), 2);
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("an {\"error\"} object");
+    assert!(report["error"].as_str().is_some_and(|e| e.contains("is not a valid script")), "{report}");
     assert!(
         stderr(&out).contains("is not a valid script") && stderr(&out).contains("gender"),
         "{}",

@@ -43,6 +43,10 @@ impl From<EstimatorArg> for EstimatorKind {
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    super::json_errors(args.json, lint(args))
+}
+
+fn lint(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let (name, source) = read_source(&args.file)?;
     anyhow::ensure!(
         (0.1..=10.0).contains(&args.pace),

@@ -8,10 +8,12 @@ pub mod check;
 pub mod check_clip;
 pub mod convert_voice;
 pub mod models;
+pub mod outputs;
 pub mod presets;
 pub mod qc;
 pub mod record;
 pub mod render;
+pub mod separate;
 
 #[derive(Debug, Parser)]
 #[command(name = "promptbook", version, about = "Direct synthetic voice performances", long_about = None)]
@@ -40,6 +42,8 @@ pub enum Command {
     CheckClip(check_clip::CheckClipArgs),
     /// Does a take say the words? Transcribe it with Whisper (or give a transcript) and score it.
     Qc(qc::QcArgs),
+    /// Split an audio file into DIR/dialogue.wav and DIR/sfx.wav (MelBandRoFormer).
+    Separate(separate::SeparateArgs),
 }
 
 /// Parse the command line and run it; errors are printed once, here.
@@ -54,7 +58,8 @@ pub fn main() -> ExitCode {
         Some(Command::Render(args)) => render::run(&args),
         Some(Command::ConvertVoice(args)) => convert_voice::run(&args),
         Some(Command::Record(args)) => record::run(args).map(|()| ExitCode::SUCCESS),
-        Some(Command::CheckClip(args)) => check_clip::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::CheckClip(args)) => check_clip::run(&args),
+        Some(Command::Separate(args)) => separate::run(&args),
         Some(Command::Qc(args)) => qc::run(&args),
     };
     match result {
@@ -64,6 +69,28 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// With `--json`, a command that cannot run still prints one JSON object, `{"error": "..."}`, and
+/// exits with status 2; the error goes to standard error as well, as without `--json`.
+pub fn json_errors(json: bool, result: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    match result {
+        Err(err) if json => {
+            eprintln!("error: {err:#}");
+            let text = serde_json::json!({ "error": format!("{err:#}") }).to_string() + "\n";
+            print_out(&text)?;
+            Ok(ExitCode::from(2))
+        }
+        other => other,
+    }
+}
+
+/// `println!` that never panics: a closed pipe (`promptbook models status | head`) ends the output
+/// quietly instead of crashing.
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::cli::print_out("\n")? };
+    ($($arg:tt)*) => { $crate::cli::print_out(&(format!($($arg)*) + "\n"))? };
 }
 
 /// Write to standard output; a closed pipe (`promptbook presets | head`) ends the output quietly.

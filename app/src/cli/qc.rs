@@ -54,7 +54,12 @@ struct QcReport<'a> {
     missing_words: &'a [String],
 }
 
+/// With `--json`, an input it cannot use is also reported as `{"error": "..."}` (status 2).
 pub fn run(args: &QcArgs) -> anyhow::Result<ExitCode> {
+    super::json_errors(args.json, judge(args))
+}
+
+fn judge(args: &QcArgs) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.min_ratio) {
         bail!("--min-ratio {} is out of range (0 to 1; the reference uses 0.90)", args.min_ratio);
     }

@@ -132,6 +132,8 @@ pub struct ManifestFile {
     pub need: Need,
     /// What it holds, for people.
     pub role: String,
+    /// The licence its publisher states, or what is known when none is stated; `None` where not recorded.
+    pub licence: Option<String>,
 }
 
 impl ManifestFile {
@@ -190,6 +192,7 @@ impl Manifest {
             sha256: None,
             need,
             role: role.into(),
+            licence: None,
         };
         let mut files = vec![
             file(
@@ -212,14 +215,15 @@ impl Manifest {
                 // The README says 6.7 GB, the server log "~7.1 GB".
                 FileSize::About(67 * GB / 10),
                 Need::Always,
-                "text connectors, audio VAE decoder, vocoder + BWE, config",
+                "text connectors, audio VAE decoder and encoder, vocoder + BWE, config",
             ),
             file(
                 SCENEMA_REPO,
                 "scenema-audio-vae-encoder.safetensors",
                 FileSize::About(427 * MB / 10),
                 Need::Always,
-                "audio VAE encoder (reference voices)",
+                // Public loaders read the pipeline file's `audio_vae.encoder.*` too; Scenema downloads this one.
+                "audio VAE encoder for reference voices (without it, the pipeline file's copy is used)",
             ),
             file(
                 SCENEMA_REPO,
@@ -251,6 +255,8 @@ impl Manifest {
         }
         files.extend(whisper_files());
         files.extend(seedvc_files());
+        let (separator_repo, separator_file) = separator_entry();
+        files.push(separator_file);
         Manifest {
             repos: vec![
                 repo(SCENEMA_REPO, false),
@@ -259,6 +265,7 @@ impl Manifest {
                 repo(SEEDVC_REPO, false),
                 repo(CAMPPLUS_REPO, false),
                 repo(BIGVGAN_REPO, false),
+                separator_repo,
             ],
             files,
         }
@@ -293,7 +300,8 @@ fn whisper_files() -> Vec<ManifestFile> {
         size,
         sha256: None,
         need: Need::Optional,
-        role: format!("{role} ({WHISPER_LICENSE})"),
+        role: role.into(),
+        licence: Some(WHISPER_LICENSE.into()),
     };
     vec![
         file("config.json", FileSize::Unknown, "Whisper-small config"),
@@ -312,7 +320,8 @@ fn seedvc_files() -> Vec<ManifestFile> {
         size,
         sha256: None,
         need: Need::Optional,
-        role: format!("{role} ({licence})"),
+        role: role.into(),
+        licence: Some(licence.into()),
     };
     // Seed-VC: GPL-3.0 (the Plachtaa/seed-vc repository and the model card); CAM++: Apache-2.0 (3D-Speaker);
     // BigVGAN-v2: MIT (NVIDIA's model card).
@@ -349,6 +358,31 @@ fn seedvc_files() -> Vec<ManifestFile> {
     ]
 }
 
+/// The MelBandRoFormer vocal model the dialogue/SFX separation runs (postprocessing-spec §4.1).
+pub const SEPARATOR_REPO: &str = "Kijai/MelBandRoFormer_comfy";
+
+/// The separation model's repository and file: optional, since no render needs it.
+fn separator_entry() -> (RepoSpec, ManifestFile) {
+    let repo = RepoSpec { id: SEPARATOR_REPO.into(), revision: "main".into(), gated: false };
+    let file = ManifestFile {
+        repo: SEPARATOR_REPO.into(),
+        file: "MelBandRoformer_fp16.safetensors".into(),
+        // "about 436 MB" (the spec's reading of the hub listing); 228 M fp16 parameters.
+        size: FileSize::About(436 * MB),
+        sha256: None,
+        need: Need::Optional,
+        role: "MelBandRoFormer vocal model (Kimberley Jensen), fp16: dialogue/SFX stems".into(),
+        // Read from the hub pages and the original repositories, not legal advice.
+        licence: Some(
+            "none stated: Kijai/MelBandRoFormer_comfy names no licence, the original KimberleyJSN/melbandroformer \
+             is marked \"unknown\", and KimberleyJensen/Mel-Band-Roformer-Vocal-Model has no LICENSE file; \
+             ask the author before redistributing the weights"
+                .into(),
+        ),
+    };
+    (repo, file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,8 +413,8 @@ mod tests {
         assert!(!int8.contains(&"scenema-audio-pipeline-audio.safetensors"));
         assert_eq!(
             m.files_for(Variant::Int8, true).len(),
-            12 + 4 + 5,
-            "the pipeline-audio file, Whisper, SeedVC"
+            12 + 4 + 5 + 1,
+            "the pipeline-audio file, Whisper, SeedVC, the separator"
         );
     }
 
@@ -404,7 +438,7 @@ mod tests {
         for name in ["config.json", "preprocessor_config.json", "tokenizer.json", "model.safetensors"] {
             let f = m.find(&format!("{WHISPER_REPO}/{name}")).unwrap();
             assert_eq!(f.need, Need::Optional);
-            assert!(f.role.contains("Apache-2.0"), "{}", f.role);
+            assert_eq!(f.licence.as_deref(), Some(WHISPER_LICENSE));
         }
         // `config.json` and `tokenizer.json` now exist in two repositories: bare names are ambiguous.
         assert!(m.find("config.json").is_none());
@@ -423,10 +457,21 @@ mod tests {
         ] {
             let f = m.find(&format!("{repo}/{name}")).unwrap();
             assert_eq!(f.need, Need::Optional);
-            assert!(f.role.contains(licence), "{}", f.role);
+            assert_eq!(f.licence.as_deref(), Some(licence));
             assert!(!m.repo(repo).unwrap().gated);
         }
         assert_eq!(m.find("bigvgan_generator.pt").unwrap().repo, BIGVGAN_REPO);
+    }
+
+    #[test]
+    fn the_separator_is_optional_and_states_its_licence() {
+        let m = Manifest::builtin();
+        let f = m.find("MelBandRoformer_fp16.safetensors").unwrap();
+        assert_eq!(f.repo, SEPARATOR_REPO);
+        assert_eq!(f.need, Need::Optional);
+        assert!(f.licence.as_deref().unwrap().contains("none stated"));
+        assert!(!m.repo(SEPARATOR_REPO).unwrap().gated);
+        assert!(!m.files_for(Variant::Bf16, false).contains(&f));
     }
 
     #[test]

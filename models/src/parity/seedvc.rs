@@ -4,18 +4,31 @@
 //! The case holds the real file layout: the DiT `.pth` + YAML, `campplus_cn_common.bin`, the BigVGAN folder
 //! and a Whisper folder (the content encoder, checked on its own and then feeding the whole conversion).
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
-use super::{Case, TensorReport};
+use super::{Cap, Case, Component, TensorReport};
 use crate::seedvc::{ConvertOptions, SeedVc, SeedVcFiles, content_features};
 
-/// `Some(reports)` when `case` is the SeedVC component.
-pub(super) fn run(case: &Case) -> candle_core::Result<Option<Vec<TensorReport>>> {
-    if case.meta.component != "seedvc" {
-        return Ok(None);
-    }
-    Ok(Some(seedvc(case)?))
-}
+// f32 on both sides; the resampler's 1e-4 is torchaudio building its kernel in f32.
+const F32: &str = "f32 parity (postprocessing-spec 8.6)";
+const CAPS: &[Cap] = &[
+    Cap { tensor: "src16k", max: 1e-4, source: "torchaudio's f32 sinc kernel" },
+    Cap { tensor: "ref16k", max: 1e-4, source: "torchaudio's f32 sinc kernel" },
+    Cap { tensor: "S_*", max: 1e-4, source: F32 },
+    Cap { tensor: "mel_*", max: 1e-4, source: F32 },
+    Cap { tensor: "fbank", max: 1e-4, source: F32 },
+    Cap { tensor: "style", max: 1e-4, source: F32 },
+    Cap { tensor: "cond", max: 1e-4, source: F32 },
+    Cap { tensor: "prompt_cond", max: 1e-4, source: F32 },
+    Cap { tensor: "velocity", max: 1e-4, source: F32 },
+    Cap { tensor: "vc_mel_*", max: 1e-4, source: F32 },
+    Cap { tensor: "wave_*", max: 1e-4, source: F32 },
+    Cap { tensor: "cfm_nocfg", max: 1e-4, source: F32 },
+    Cap { tensor: "output", max: 1e-4, source: F32 },
+];
+
+pub(super) const COMPONENTS: &[Component] =
+    &[Component { name: "seedvc", dtype: DType::F32, caps: CAPS, run: seedvc }];
 
 fn extra_str<'a>(case: &'a Case, key: &str) -> candle_core::Result<&'a str> {
     case.meta.extra[key]
@@ -44,13 +57,13 @@ fn vec1(t: &Tensor) -> candle_core::Result<Vec<f32>> {
 }
 
 fn seedvc(case: &Case) -> candle_core::Result<Vec<TensorReport>> {
-    let model = SeedVc::load(&case_files(case)?, DType::F32, &Device::Cpu)?;
+    let model = SeedVc::load(&case_files(case)?, DType::F32, case.device())?;
     compare(case, &model)
 }
 
 /// Every comparison of the case, with `model` (built from the case's files, possibly edited).
 pub fn compare(case: &Case, model: &SeedVc) -> candle_core::Result<Vec<TensorReport>> {
-    let dev = Device::Cpu;
+    let dev = case.device().clone();
     let source = vec1(case.input("source")?)?;
     let target = vec1(case.input("target")?)?;
     let steps = extra_usize(case, "steps")?;
@@ -178,6 +191,8 @@ pub fn compare(case: &Case, model: &SeedVc) -> candle_core::Result<Vec<TensorRep
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use candle_core::Device;
 
     use super::*;
     use crate::seedvc::SeedVcWeights;

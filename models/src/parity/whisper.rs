@@ -3,21 +3,27 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Error, Result, Tensor};
+use candle_core::{DType, Error, Result, Tensor};
 
-use super::{Case, TensorReport};
+use super::{Cap, Case, Component, TensorReport};
 use crate::weights::Checkpoint;
 use crate::whisper::{
     self, Config, ContentEncoder, DecodeOptions, LogMel, PreprocessorConfig, Strategy, Whisper,
 };
 
-/// `Some(reports)` when `case` is one of this module's components.
-pub(super) fn run(case: &Case) -> Result<Option<Vec<TensorReport>>> {
-    match case.meta.component.as_str() {
-        "whisper" => all(case).map(Some),
-        _ => Ok(None),
-    }
-}
+const F32: &str = "f32 parity with HF transformers";
+const TOKENS: &str = "generate() token for token";
+const CAPS: &[Cap] = &[
+    Cap { tensor: "input_features", max: 1e-4, source: F32 },
+    Cap { tensor: "encoder_hidden", max: 1e-4, source: F32 },
+    Cap { tensor: "content", max: 1e-4, source: F32 },
+    Cap { tensor: "prompt_logits", max: 1e-4, source: F32 },
+    Cap { tensor: "greedy_*", max: 0.0, source: TOKENS },
+    Cap { tensor: "beam*", max: 0.0, source: TOKENS },
+];
+
+pub(super) const COMPONENTS: &[Component] =
+    &[Component { name: "whisper", dtype: DType::F32, caps: CAPS, run: all }];
 
 fn file(case: &Case, key: &str) -> Result<std::path::PathBuf> {
     let name = case.meta.extra[key]
@@ -39,7 +45,7 @@ struct GenerationConfig {
 }
 
 fn all(case: &Case) -> Result<Vec<TensorReport>> {
-    let device = Device::Cpu;
+    let device = case.device().clone();
     let cfg = Config::from_json(&whisper::read_json(&file(case, "config_file")?)?)?;
     let pre = PreprocessorConfig::from_json(&whisper::read_json(&file(case, "preprocessor_file")?)?)?;
     let gen_cfg: GenerationConfig =
@@ -121,8 +127,10 @@ fn all(case: &Case) -> Result<Vec<TensorReport>> {
                 tensor: format!("{name} (length {n}, want {})", want.dim(1)?),
                 max_abs: f64::INFINITY,
                 scaled: f64::INFINITY,
-                tolerance: case.tolerance(name),
+                tolerance: case.tolerance(name).unwrap_or(0.0),
                 pass: false,
+                problem: Some("the decoded sequence has another length".into()),
+                vs_f32: None,
             };
             reports.push(report);
             continue;
