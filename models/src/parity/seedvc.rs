@@ -4,7 +4,7 @@
 //! The case holds the real file layout: the DiT `.pth` + YAML, `campplus_cn_common.bin`, the BigVGAN folder
 //! and a Whisper folder (the content encoder, checked on its own and then feeding the whole conversion).
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 use super::{Cap, Case, Component, TensorReport};
 use crate::seedvc::{ConvertOptions, SeedVc, SeedVcFiles, content_features};
@@ -191,6 +191,8 @@ pub fn compare(case: &Case, model: &SeedVc) -> candle_core::Result<Vec<TensorRep
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use candle_core::Device;
 
     use super::*;
     use crate::seedvc::SeedVcWeights;
