@@ -6,16 +6,17 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use promptbook_engine::check::{CheckOptions, CheckReport, EstimatorKind, check};
+use promptbook_engine::plan::{check_pace, check_seed};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// The script (`-` reads standard input).
     pub file: PathBuf,
     /// Speaking pace multiplier (0.5–3.0; higher plans shorter chunks).
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.5, value_parser = parse_pace)]
     pub pace: f64,
-    /// Base seed; chunk i gets seed + i·1000. -1 picks a random base and reports it.
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    /// Base seed (0 or more); chunk i gets seed + i·1000. -1 picks a random base and reports it.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true, value_parser = parse_seed)]
     pub seed: i64,
     /// Duration estimator used for planning.
     #[arg(long, value_enum, default_value_t = EstimatorArg::Default)]
@@ -42,13 +43,20 @@ impl From<EstimatorArg> for EstimatorKind {
     }
 }
 
+/// `--pace`: the engine's range decides (a value outside it is a usage error, exit status 2).
+pub fn parse_pace(text: &str) -> Result<f64, String> {
+    let pace = text.trim().parse::<f64>().map_err(|_| format!("{text:?} is not a number"))?;
+    check_pace(pace).map_err(|e| e.to_string())
+}
+
+/// `--seed`: -1 or a seed of 0 or more, as the engine takes it.
+pub fn parse_seed(text: &str) -> Result<i64, String> {
+    let seed = text.trim().parse::<i64>().map_err(|_| format!("{text:?} is not a whole number"))?;
+    check_seed(seed).map_err(|e| e.to_string())
+}
+
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let (name, source) = read_source(&args.file)?;
-    anyhow::ensure!(
-        (0.1..=10.0).contains(&args.pace),
-        "--pace {} is out of range (use 0.5–3.0; 1.5 is the reference default)",
-        args.pace
-    );
     let opts = CheckOptions { pace: args.pace, seed: args.seed, estimator: args.estimator.into() };
     let report = check(&source, &opts);
     if args.json {

@@ -23,6 +23,7 @@ use promptbook_models::weights::Checkpoint;
 
 use super::model::{AudioModel, Latent, ModelError, ModelFile, ModelInfo, StepCallback, TextConditioning};
 use super::waveform::Waveform;
+use crate::error::EngineError;
 use crate::runtime::ModelLoader;
 use crate::store::Store;
 use crate::text::{EncoderOptions, GemmaFiles, TextEncoder};
@@ -126,12 +127,12 @@ pub struct ScenemaLoader {
 }
 
 impl ModelLoader for ScenemaLoader {
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, String> {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
         let store = self.store.clone().unwrap_or_else(|| Store::from_env(self.models_dir.clone()));
         progress("locating model files", 0.0);
-        let files = ScenemaFiles::locate(&store)?;
-        let device = self.device.open()?;
-        Ok(Box::new(ScenemaModel::load(&files, device, progress)?))
+        let files = ScenemaFiles::locate(&store).map_err(EngineError::MissingFiles)?;
+        let device = self.device.open().map_err(EngineError::Device)?;
+        Ok(Box::new(ScenemaModel::load(&files, device, progress).map_err(EngineError::load)?))
     }
 }
 
@@ -267,7 +268,7 @@ impl AudioModel for ScenemaModel {
     }
 
     fn encode_text(&mut self, prompt: &str) -> Result<TextConditioning, ModelError> {
-        let encoded = self.text.encode(prompt).map_err(|e| ModelError::Failed(e.to_string()))?;
+        let encoded = self.text.encode(prompt).map_err(|e| ModelError::from_message(e.to_string()))?;
         let levels = encoded
             .hidden_states
             .iter()
