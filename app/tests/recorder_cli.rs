@@ -6,7 +6,7 @@ mod recorder_support;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use recorder_support::{MIC_RATE, alsa_env, alsa_unavailable, fresh_dir, write_raw_s16};
+use recorder_support::{MIC_RATE, alsa_env, alsa_unavailable, fresh_dir, skip, write_raw_s16};
 
 fn promptbook(args: &[&str], mic: Option<&Path>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_promptbook"));
@@ -37,7 +37,7 @@ fn sine_mic(dir: &Path, secs: f64) -> std::path::PathBuf {
 #[test]
 fn record_writes_a_wav_that_check_clip_reads() {
     if let Some(reason) = alsa_unavailable() {
-        println!("SKIPPED: {reason}");
+        skip("record_writes_a_wav_that_check_clip_reads", &reason);
         return;
     }
     let dir = fresh_dir("cli-record");
@@ -72,7 +72,7 @@ fn record_writes_a_wav_that_check_clip_reads() {
 #[test]
 fn record_lists_devices_and_rejects_unknown_ones() {
     if let Some(reason) = alsa_unavailable() {
-        println!("SKIPPED: {reason}");
+        skip("record_lists_devices_and_rejects_unknown_ones", &reason);
         return;
     }
     let dir = fresh_dir("cli-devices");
@@ -96,5 +96,6 @@ fn check_clip_reports_a_corrupt_file_clearly() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.flac"), "{err}");
-    assert!(out.stdout.is_empty(), "no JSON for a file that cannot be read");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    assert!(json["error"].as_str().is_some_and(|e| e.contains("broken.flac")), "{json}");
 }

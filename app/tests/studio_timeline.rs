@@ -1,6 +1,6 @@
 //! The timeline: peak-pyramid spans agree with a brute-force min/max, the drawing stays within one
 //! segment per pixel column at any zoom and under its own time when zoomed past one frame per pixel,
-//! and a click seeks.
+//! the time ruler's ticks and labels, a view that follows the playhead, and a click seeks.
 #![allow(clippy::unwrap_used)]
 
 mod studio_support;
@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use egui::epaint::{ClippedShape, Shape};
 use egui_kittest::kittest::Queryable;
-use promptbook::studio::waveform_view::{self, PeakPyramid, TimelineView, panned, zoomed};
+use promptbook::studio::waveform_view::{
+    self, PeakPyramid, TimelineView, followed, panned, ruler_label, ruler_step, ruler_ticks, zoomed,
+};
 use promptbook_engine::pipeline::waveform::Waveform;
 use studio_support::{VALID, loaded, step_until};
 
@@ -93,8 +95,13 @@ fn drawn_segments_are_bounded_by_the_pixel_width_at_any_zoom() {
             });
             let drawn: usize = output.shapes.iter().map(|c: &ClippedShape| segments(&c.shape)).sum();
             output.drop_without_applying_deltas();
-            // One segment per pixel column, plus the background, the border and the playhead.
-            assert!(drawn <= width as usize + 3, "{span} s at {left}: {drawn} segments on {width} px");
+            // One segment per pixel column, plus the background, the border and the playhead, and the
+            // ruler: its band, its baseline, and ticks at least 14 px apart (a label on every fifth).
+            let ruler = 2 + (width as usize / 14 + 1) + (width as usize / 70 + 1);
+            assert!(
+                drawn <= width as usize + 3 + ruler,
+                "{span} s at {left}: {drawn} segments on {width} px"
+            );
             assert!(drawn >= width as usize / 2, "{span} s at {left}: only {drawn} segments drawn");
         }
     }
@@ -168,6 +175,39 @@ fn zoom_and_pan_stay_inside_the_take() {
 }
 
 #[test]
+fn the_ruler_labels_ticks_far_enough_apart_at_any_zoom() {
+    // A 10 s take on 640 px: 64 px a second, so labels every 2 s; a 10 ms view gets 2 ms steps.
+    assert_eq!(ruler_step(10.0, 640.0), 2.0);
+    assert_eq!(ruler_step(0.01, 640.0), 0.002);
+    assert_eq!(ruler_step(600.0, 640.0), 120.0);
+    for (span, width) in [(10.0, 640.0), (0.01, 640.0), (600.0, 1200.0), (3.3, 333.0)] {
+        let step = ruler_step(span, width);
+        assert!(step * width / span >= 70.0, "{span} s on {width} px: {step} s labels collide");
+    }
+    let ticks = ruler_ticks((0.9, 4.1), 1.0);
+    let labelled: Vec<f64> = ticks.iter().filter(|t| t.1).map(|t| t.0).collect();
+    assert_eq!(labelled, [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(ticks.len(), 16, "{ticks:?}");
+    assert!(ticks.iter().all(|t| (0.9..=4.1).contains(&t.0)));
+    assert_eq!(ruler_label(2.0, 1.0), "2 s");
+    assert_eq!(ruler_label(0.25, 0.05), "0.25 s");
+    assert_eq!(ruler_label(0.004, 0.002), "0.004 s");
+    assert_eq!(ruler_label(125.0, 5.0), "2:05");
+    assert_eq!(ruler_label(61.5, 0.5), "1:01.5");
+}
+
+#[test]
+fn a_zoomed_view_pages_along_with_the_playhead() {
+    assert_eq!(followed((2.0, 4.0), 3.0, 10.0), None, "in view: stays");
+    let (a, b) = followed((2.0, 4.0), 4.2, 10.0).unwrap();
+    assert!((a - 4.1).abs() < 1e-9 && (b - 6.1).abs() < 1e-9, "{a}..{b}");
+    assert_eq!(followed((8.0, 10.0), 1.0, 10.0).map(|v| v.0), Some(0.9), "a loop wraps back");
+    assert_eq!(followed((8.0, 10.0), 9.99, 10.0), None);
+    assert_eq!(followed((0.0, 10.0), 11.0, 10.0), None, "the whole take needs no paging");
+    assert_eq!(followed((6.0, 8.0), 9.9, 10.0), Some((8.0, 10.0)), "kept inside the take");
+}
+
+#[test]
 fn clicking_the_timeline_seeks_the_playhead() {
     let mut h = loaded(VALID, Duration::ZERO);
     h.state_mut().render().unwrap();
@@ -204,4 +244,25 @@ fn dragging_on_the_timeline_selects_a_span() {
         (a - 0.25 * duration).abs() < 0.02 * duration && (b - 0.75 * duration).abs() < 0.02 * duration,
         "{a}..{b} of {duration}"
     );
+}
+
+#[test]
+fn while_playing_a_zoomed_view_follows_the_playhead() {
+    let mut h = loaded(VALID, Duration::ZERO);
+    h.state_mut().render().unwrap();
+    step_until(&mut h, "a take arrives", |app| app.takes().live().count() == 1);
+    h.state_mut().set_timeline_view(Some((0.0, 0.5)));
+    h.state_mut().transport_mut().seek(1.2);
+    h.step();
+    assert_eq!(h.state().timeline_view(), Some((0.0, 0.5)), "stopped: the view stays where it was put");
+    h.state_mut().transport_mut().play();
+    h.step();
+    let (a, b) = h.state().timeline_view().unwrap();
+    let at = h.state().transport().position_s();
+    assert!((a..b).contains(&at) && (b - a - 0.5).abs() < 1e-9, "{at} outside {a}..{b}");
+    h.get_by_label("Follow").click();
+    h.step();
+    h.state_mut().transport_mut().seek(0.1);
+    h.step();
+    assert_eq!(h.state().timeline_view().map(|v| v.0), Some(a), "Follow off: the view stays");
 }

@@ -77,6 +77,12 @@ pub enum EngineEvent {
         step: usize,
         of: usize,
     },
+    /// Chunk `chunk` is being decoded (after its last sampler step, before [`EngineEvent::ChunkAudio`]).
+    Decoding {
+        id: RequestId,
+        chunk: usize,
+        of: usize,
+    },
     /// A chunk's raw decoded audio, as soon as it exists: the studio can play it while the next renders.
     ChunkAudio {
         id: RequestId,
@@ -111,6 +117,7 @@ impl EngineEvent {
             | EngineEvent::Unloaded { id }
             | EngineEvent::ChunkStarted { id, .. }
             | EngineEvent::SamplerStep { id, .. }
+            | EngineEvent::Decoding { id, .. }
             | EngineEvent::ChunkAudio { id, .. }
             | EngineEvent::Finished { id, .. }
             | EngineEvent::Failed { id, .. }
@@ -320,6 +327,7 @@ impl Engine {
                 EngineEvent::ChunkStarted { id, index, of, text: text.to_string() }
             }
             RenderProgress::Step { chunk, step, of } => EngineEvent::SamplerStep { id, chunk, step, of },
+            RenderProgress::Decoding { index, of } => EngineEvent::Decoding { id, chunk: index, of },
             RenderProgress::ChunkReady { index, of, audio } => {
                 EngineEvent::ChunkAudio { id, index, of, audio }
             }

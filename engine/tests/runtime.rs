@@ -41,6 +41,7 @@ impl AudioModel for StandIn {
             weight_bytes: 0,
             sample_rate: RATE,
             steps: 8,
+            load_report: Default::default(),
         }
     }
 
@@ -154,11 +155,19 @@ fn render_streams_chunks_then_finishes_with_a_complete_record() {
     let mut engine = engine_with(StandIn { references: references.clone(), ..plain() });
     let id = engine.render(request(12)).unwrap();
     let mut chunk_audio = Vec::new();
+    let mut decoding = None;
     let take = loop {
         let event = engine.wait_event(WAIT).expect("event");
         assert_eq!(event.id(), id);
         match event {
-            EngineEvent::ChunkAudio { index, audio, .. } => chunk_audio.push((index, audio.frames())),
+            EngineEvent::SamplerStep { chunk, .. } => {
+                assert_eq!(decoding, None, "chunk {chunk} still sampling")
+            }
+            EngineEvent::Decoding { chunk, .. } => decoding = Some(chunk),
+            EngineEvent::ChunkAudio { index, audio, .. } => {
+                assert_eq!(decoding.take(), Some(index), "chunk {index} announced its decode first");
+                chunk_audio.push((index, audio.frames()));
+            }
             EngineEvent::Finished { take, .. } => break take,
             EngineEvent::Failed { error, .. } => panic!("{error}"),
             _ => {}

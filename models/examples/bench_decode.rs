@@ -18,8 +18,8 @@ use promptbook_models::weights::Checkpoint;
 
 const LATENT_FRAMES_PER_SECOND: usize = 25;
 
-fn max_abs(a: &Tensor, b: &Tensor) -> candle_core::Result<f32> {
-    (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar()
+fn max_abs(a: &Tensor, b: &Tensor) -> candle_core::Result<f64> {
+    Ok(promptbook_models::parity::parity_error(a, b)?.0)
 }
 
 fn run(dir: PathBuf) -> candle_core::Result<()> {

@@ -46,6 +46,9 @@ impl Header {
     }
 }
 
+/// A real header is a few MB at most; a larger claimed length means this is not a safetensors file.
+const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
+
 /// Read and check only the header of a safetensors file (no mmap). Truncated or corrupt files give an
 /// error naming the file and what is wrong.
 pub fn read_header(path: &Path) -> Result<Header> {
@@ -55,38 +58,101 @@ pub fn read_header(path: &Path) -> Result<Header> {
     let mut len_bytes = [0u8; 8];
     file.read_exact(&mut len_bytes)
         .map_err(|_| fail("not a safetensors file (shorter than its 8-byte header length)".into()))?;
-    let header_len = u64::from_le_bytes(len_bytes);
-    // A real header is a few MB at most; a huge value means this is not a safetensors file.
-    if header_len > 100 * 1024 * 1024 || header_len + 8 > file_len {
-        return Err(fail(format!(
-            "not a safetensors file or truncated (header claims {header_len} bytes, file has {file_len})"
-        )));
-    }
+    let header_len = header_length(len_bytes, file_len).map_err(fail)?;
     let mut raw = vec![0u8; header_len as usize];
     file.read_exact(&mut raw).map_err(|e| fail(format!("truncated header: {e}")))?;
+    parse_header(&raw, file_len - 8 - header_len).map_err(fail)
+}
+
+/// The header length a file of `file_len` bytes starts with, if it is plausible.
+fn header_length(len_bytes: [u8; 8], file_len: u64) -> std::result::Result<u64, String> {
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > MAX_HEADER_BYTES || header_len + 8 > file_len {
+        return Err(format!(
+            "not a safetensors file or truncated (header claims {header_len} bytes, file has {file_len})"
+        ));
+    }
+    Ok(header_len)
+}
+
+/// Checks a whole safetensors file held in memory, as [`read_header`] does (for fuzzing and tests).
+pub fn parse_file_header(bytes: &[u8]) -> std::result::Result<Header, String> {
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("not a safetensors file (shorter than its 8-byte header length)")?;
+    let header_len = header_length(len_bytes, bytes.len() as u64)?;
+    let end = 8 + header_len as usize;
+    parse_header(&bytes[8..end], (bytes.len() - end) as u64)
+}
+
+/// Bytes per element of the dtypes a safetensors header may name.
+fn dtype_bytes(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1,
+        "I16" | "U16" | "F16" | "BF16" => 2,
+        "I32" | "U32" | "F32" => 4,
+        "I64" | "U64" | "F64" => 8,
+        _ => return None,
+    })
+}
+
+/// Parses the JSON header and checks it the way the loader (the safetensors crate) will: known dtypes,
+/// byte ranges that match the shapes, lie back to back from 0 and cover the `data_len` bytes exactly,
+/// and string-valued metadata.
+pub fn parse_header(raw: &[u8], data_len: u64) -> std::result::Result<Header, String> {
     let json: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&raw).map_err(|e| fail(format!("corrupt header JSON: {e}")))?;
-    let data_len = file_len - 8 - header_len;
+        serde_json::from_slice(raw).map_err(|e| format!("corrupt header JSON: {e}"))?;
     let mut tensors = BTreeMap::new();
     let mut metadata = BTreeMap::new();
     for (name, value) in json {
         if name == "__metadata__" {
-            if let Some(map) = value.as_object() {
-                for (k, v) in map {
-                    metadata.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
-                }
+            let map = value.as_object().ok_or("`__metadata__` is not an object")?;
+            for (k, v) in map {
+                let text = v.as_str().ok_or_else(|| format!("metadata `{k}` is not a string"))?;
+                metadata.insert(k.clone(), text.to_string());
             }
             continue;
         }
-        let info: RawInfo = serde_json::from_value(value)
-            .map_err(|e| fail(format!("tensor `{name}`: bad header entry: {e}")))?;
+        let info: RawInfo =
+            serde_json::from_value(value).map_err(|e| format!("tensor `{name}`: bad header entry: {e}"))?;
         let (start, end) = (info.data_offsets[0], info.data_offsets[1]);
         if end < start || end as u64 > data_len {
-            return Err(fail(format!(
+            return Err(format!(
                 "tensor `{name}` lies outside the file (bytes {start}..{end} of {data_len}): the file is truncated; delete it and download again"
-            )));
+            ));
+        }
+        let size = dtype_bytes(&info.dtype)
+            .ok_or_else(|| format!("tensor `{name}` has the unknown dtype {:?}", info.dtype))?;
+        let bytes = info
+            .shape
+            .iter()
+            .try_fold(size, |n, &d| n.checked_mul(d as u64))
+            .ok_or_else(|| format!("tensor `{name}`: the shape {:?} overflows", info.shape))?;
+        if bytes != (end - start) as u64 {
+            return Err(format!(
+                "tensor `{name}`: {} {:?} needs {bytes} bytes, the header gives it {}",
+                info.dtype,
+                info.shape,
+                end - start
+            ));
         }
         tensors.insert(name, TensorInfo { dtype: info.dtype, shape: info.shape, data_offsets: (start, end) });
+    }
+    let mut ranges: Vec<(usize, usize, &str)> =
+        tensors.iter().map(|(n, t)| (t.data_offsets.0, t.data_offsets.1, n.as_str())).collect();
+    ranges.sort_unstable();
+    let mut expected = 0;
+    for (start, end, name) in ranges {
+        if start != expected {
+            return Err(format!(
+                "tensor `{name}` starts at byte {start}, expected {expected}: tensors overlap or leave gaps"
+            ));
+        }
+        expected = end;
+    }
+    if expected as u64 != data_len {
+        return Err(format!("the tensors cover {expected} of the {data_len} data bytes"));
     }
     Ok(Header { tensors, metadata })
 }
@@ -102,7 +168,8 @@ struct RawInfo {
 pub struct Checkpoint {
     paths: Vec<PathBuf>,
     headers: Vec<Header>,
-    tensors: MmapedSafetensors,
+    /// `None` for a header-only checkpoint ([`Checkpoint::open_layout`]).
+    tensors: Option<MmapedSafetensors>,
 }
 
 impl Checkpoint {
@@ -110,8 +177,17 @@ impl Checkpoint {
     pub fn open<P: AsRef<Path>>(paths: &[P]) -> Result<Self> {
         let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
         let headers = paths.iter().map(|p| read_header(p)).collect::<Result<Vec<_>>>()?;
-        let tensors = mmap_safetensors(&paths)?;
+        let tensors = Some(mmap_safetensors(&paths)?);
         Ok(Self { paths, headers, tensors })
+    }
+
+    /// Read only the headers of `paths`. Loading from it checks names, shapes and dtypes exactly as
+    /// [`Checkpoint::open`] would, but hands out zero-stride views instead of weights, so building every
+    /// module costs no memory: it is how `promptbook models verify` runs the loader's checks.
+    pub fn open_layout<P: AsRef<Path>>(paths: &[P]) -> Result<Self> {
+        let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        let headers = paths.iter().map(|p| read_header(p)).collect::<Result<Vec<_>>>()?;
+        Ok(Self { paths, headers, tensors: None })
     }
 
     pub fn paths(&self) -> &[PathBuf] {
@@ -142,12 +218,45 @@ impl Checkpoint {
 
     /// Load a tensor by its stored name. `I8` (which candle has no dtype for) comes back as `F32`.
     pub fn load_stored(&self, name: &str, device: &Device) -> Result<Tensor> {
-        let view = self.tensors.get(name)?;
+        let Some(tensors) = &self.tensors else {
+            let info = self
+                .info(name)
+                .ok_or_else(|| Error::Msg(format!("{}: missing tensor `{name}`", self.describe())))?;
+            return self.layout_view(name, info, None, device);
+        };
+        let view = tensors.get(name)?;
         if view.dtype() == safetensors::Dtype::I8 {
             let values: Vec<f32> = view.data().iter().map(|&b| f32::from(b as i8)).collect();
             return Tensor::from_vec(values, view.shape(), device);
         }
-        self.tensors.load(name, device)
+        tensors.load(name, device)
+    }
+
+    /// A zero-stride zero tensor standing for `name` in a header-only checkpoint, in `dtype` (else in
+    /// the stored dtype), after the checks loading would make.
+    fn layout_view(
+        &self,
+        name: &str,
+        info: &TensorInfo,
+        dtype: Option<DType>,
+        device: &Device,
+    ) -> Result<Tensor> {
+        let stored = match info.dtype.as_str() {
+            "I8" | "F32" => DType::F32,
+            "U8" => DType::U8,
+            "U32" => DType::U32,
+            "I64" => DType::I64,
+            "BF16" => DType::BF16,
+            "F16" => DType::F16,
+            "F64" => DType::F64,
+            other => {
+                return Err(Error::Msg(format!(
+                    "{}: tensor `{name}` is stored as {other}, which cannot be loaded",
+                    self.describe()
+                )));
+            }
+        };
+        Tensor::zeros((), dtype.unwrap_or(stored), device)?.broadcast_as(info.shape.clone())
     }
 
     /// A `VarBuilder` over these files, with INT8 dequantisation and descriptive errors.
@@ -165,6 +274,9 @@ impl Checkpoint {
 
     /// Load `name`, dequantising `name.int8 * name.scale` when only the INT8 form is stored.
     fn load_any(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
+        if self.tensors.is_none() {
+            return self.load_layout(name, dtype, device);
+        }
         if self.contains(name) {
             return self.load_stored(name, device)?.to_dtype(dtype);
         }
@@ -177,10 +289,35 @@ impl Checkpoint {
                 )));
             }
             let q = self.load_stored(&q_name, device)?;
-            let scale = self.tensors.load(&s_name, device)?.to_dtype(DType::F32)?;
+            let scale = self.load_stored(&s_name, device)?.to_dtype(DType::F32)?;
             return dequantize_int8(&q, &scale)?.to_dtype(dtype);
         }
         Err(Error::Msg(format!("{}: missing tensor `{name}`", self.describe())))
+    }
+
+    /// [`Self::load_any`] for a header-only checkpoint: the same lookups and INT8 checks, no data.
+    fn load_layout(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
+        if let Some(info) = self.info(name) {
+            return self.layout_view(name, info, Some(dtype), device);
+        }
+        let (q_name, s_name) = (format!("{name}{INT8_SUFFIX}"), format!("{name}{SCALE_SUFFIX}"));
+        let Some(q) = self.info(&q_name) else {
+            return Err(Error::Msg(format!("{}: missing tensor `{name}`", self.describe())));
+        };
+        let Some(scale) = self.info(&s_name) else {
+            return Err(Error::Msg(format!("{}: `{q_name}` has no `{s_name}` beside it", self.describe())));
+        };
+        self.layout_view(&s_name, scale, Some(DType::F32), device)?;
+        let rows = q.shape.first().copied().unwrap_or(0);
+        if q.shape.len() != 2 || scale.shape.iter().product::<usize>() != rows {
+            candle_core::bail!(
+                "{}: `{q_name}` {:?} with `{s_name}` {:?} is not an int8 matrix with one scale per row",
+                self.describe(),
+                q.shape,
+                scale.shape
+            );
+        }
+        self.layout_view(&q_name, q, Some(dtype), device)
     }
 }
 

@@ -2,27 +2,16 @@
 
 use std::path::Path;
 
-use promptbook_models::parity::{find_cases, run_case};
+use promptbook_models::parity::run_all;
 
 #[test]
 fn committed_parity_cases_match_the_reference() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/parity");
-    let mut failures = Vec::new();
-    let mut compared = 0;
-    for dir in find_cases(&root) {
-        match run_case(&dir) {
-            Ok(reports) => {
-                for report in reports {
-                    compared += 1;
-                    println!("{report}");
-                    if !report.pass {
-                        failures.push(report.to_string());
-                    }
-                }
-            }
-            Err(err) => failures.push(format!("{}: {err}", dir.display())),
-        }
+    let summary = run_all(&root);
+    for report in &summary.reports {
+        println!("{report}");
     }
-    println!("{compared} tensors compared");
-    assert!(failures.is_empty(), "parity failures:\n{}", failures.join("\n"));
+    println!("{} cases, {} tensors compared", summary.cases, summary.reports.len());
+    assert!(summary.cases > 0, "no parity cases under {}", root.display());
+    assert!(summary.passed(), "parity failures:\n{}", summary.failures().join("\n"));
 }

@@ -240,9 +240,133 @@ fn render_fails(models: &Path, dir: &Path) -> String {
 fn a_missing_file_is_named() {
     let dir = scratch("missing");
     let models = make_model(&dir);
-    std::fs::remove_file(models.join("scenema-audio/scenema-audio-vae-encoder.safetensors")).unwrap();
+    std::fs::remove_file(models.join("scenema-audio/scenema-audio-pipeline.safetensors")).unwrap();
     let err = render_fails(&models, &dir);
-    assert!(err.contains("missing") && err.contains("scenema-audio-vae-encoder.safetensors"), "{err}");
+    assert!(err.contains("missing") && err.contains("scenema-audio-pipeline.safetensors"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Rewrite a safetensors file by hand (as another tool would have written it): each tensor `name` kept as
+/// `rename(name)`, or dropped for `None`; data bytes and metadata unchanged.
+fn rewrite_safetensors(path: &Path, rename: impl Fn(&str) -> Option<String>) {
+    let bytes = std::fs::read(path).expect("read the checkpoint");
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + header_len]).expect("header JSON");
+    let data = &bytes[8 + header_len..];
+    let mut out_header = serde_json::Map::new();
+    let mut out_data = Vec::new();
+    let mut names: Vec<&String> = header.keys().collect();
+    names.sort();
+    for name in names {
+        let entry = &header[name];
+        if name == "__metadata__" {
+            out_header.insert(name.clone(), entry.clone());
+            continue;
+        }
+        let Some(new_name) = rename(name) else { continue };
+        let offsets = entry["data_offsets"].as_array().expect("data_offsets");
+        let (start, end) =
+            (offsets[0].as_u64().expect("start") as usize, offsets[1].as_u64().expect("end") as usize);
+        let mut entry = entry.clone();
+        entry["data_offsets"] = serde_json::json!([out_data.len(), out_data.len() + end - start]);
+        out_data.extend_from_slice(&data[start..end]);
+        out_header.insert(new_name, entry);
+    }
+    let mut json = serde_json::to_vec(&out_header).expect("serialise the header");
+    while !json.len().is_multiple_of(8) {
+        json.push(b' ');
+    }
+    let mut file = (json.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&json);
+    file.extend_from_slice(&out_data);
+    std::fs::write(path, file).expect("write the checkpoint");
+}
+
+/// Render the line with a reference clip; the take's bytes and its record's reference encoder.
+fn render_with_reference(models: &Path, dir: &Path, name: &str) -> (Vec<u8>, String) {
+    let script = dir.join("line.xml");
+    std::fs::write(&script, r#"<speak voice="A bright young voice" gender="female">Good morning.</speak>"#)
+        .expect("write the script");
+    let clip = dir.join("voice.wav");
+    write_tone_wav(&clip, 16_000, 2.0);
+    let wav = dir.join(format!("{name}.wav"));
+    let out = run(
+        &render_args(
+            &script,
+            &wav,
+            models,
+            &["--reference", clip.to_str().expect("UTF-8 temp path"), "--seed", "11"],
+        ),
+        None,
+    );
+    assert!(out.status.success(), "{name}: {}", stderr(&out));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("the record"))
+            .expect("the record is JSON");
+    assert_eq!(record["chunks"][0]["reference"], "user_clip");
+    let origin = record["model"]["load_report"]["reference_encoder"].as_str().expect("reference_encoder");
+    (std::fs::read(&wav).expect("the take"), origin.to_string())
+}
+
+#[test]
+fn the_reference_encoder_loads_from_the_encoder_file_or_the_pipeline_file() {
+    let dir = scratch("encoder-layouts");
+    let models = make_model(&dir);
+    let encoder = models.join("scenema-audio/scenema-audio-vae-encoder.safetensors");
+    let (take, origin) = render_with_reference(&models, &dir, "bare");
+    assert_eq!(
+        origin,
+        "scenema-audio-vae-encoder.safetensors (bare keys), statistics from \
+         scenema-audio-vae-encoder.safetensors (`per_channel_statistics.*`)"
+    );
+
+    // An encoder file with `encoder.` keys and without the statistics: those come from the pipeline file.
+    rewrite_safetensors(&encoder, |name| {
+        (!name.starts_with("per_channel_statistics.")).then(|| format!("encoder.{name}"))
+    });
+    let (prefixed, origin) = render_with_reference(&models, &dir, "prefixed");
+    assert_eq!(
+        origin,
+        "scenema-audio-vae-encoder.safetensors (`encoder.*`), statistics from \
+         scenema-audio-pipeline.safetensors (`audio_vae.per_channel_statistics.*`)"
+    );
+    assert!(prefixed == take, "the same weights and statistics must give the same take");
+
+    // No encoder file: the pipeline file's own copy.
+    std::fs::remove_file(&encoder).unwrap();
+    let (fallback, origin) = render_with_reference(&models, &dir, "pipeline");
+    assert_eq!(
+        origin,
+        "scenema-audio-pipeline.safetensors (`audio_vae.encoder.*`), statistics from \
+         scenema-audio-pipeline.safetensors (`audio_vae.per_channel_statistics.*`)"
+    );
+    assert!(fallback == take, "the pipeline's encoder must give the same take");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_int8_test_model_renders() {
+    let dir = scratch("int8");
+    let models = dir.join("models");
+    let out = run(&["models", "make-test-model", models.to_str().unwrap(), "--seed", "3", "--int8"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!models.join("scenema-audio/scenema-audio-transformer.safetensors").exists());
+    let out = run(&["models", "status", "--models-dir", models.to_str().unwrap(), "--variant", "int8"], None);
+    assert!(out.status.success(), "the INT8 configuration is complete: {}", stdout(&out));
+    let script = dir.join("line.xml");
+    std::fs::write(&script, r#"<speak voice="V" gender="male">Hello there, and welcome.</speak>"#).unwrap();
+    let wav = dir.join("int8.wav");
+    let out = run(&render_args(&script, &wav, &models, &["--seed", "5"]), None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("int8.json")).unwrap()).unwrap();
+    let files: Vec<&str> =
+        record["model"]["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert!(files.contains(&"scenema-audio-transformer-int8.safetensors"), "{files:?}");
+    let (channels, rate, _, frames) = wav_facts(&std::fs::read(&wav).unwrap());
+    assert_eq!((channels, rate), (2, 48_000));
+    assert!(frames > 48_000 / 2, "{frames} frames");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -13,10 +13,10 @@ pub struct CheckArgs {
     /// The script (`-` reads standard input).
     pub file: PathBuf,
     /// Speaking pace multiplier (0.5–3.0; higher plans shorter chunks).
-    #[arg(long, default_value_t = 1.5, value_parser = parse_pace)]
+    #[arg(long, default_value_t = 1.5)]
     pub pace: f64,
     /// Base seed (0 or more); chunk i gets seed + i·1000. -1 picks a random base and reports it.
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true, value_parser = parse_seed)]
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub seed: i64,
     /// Duration estimator used for planning.
     #[arg(long, value_enum, default_value_t = EstimatorArg::Default)]
@@ -43,19 +43,20 @@ impl From<EstimatorArg> for EstimatorKind {
     }
 }
 
-/// `--pace`: the engine's range decides (a value outside it is a usage error, exit status 2).
-pub fn parse_pace(text: &str) -> Result<f64, String> {
-    let pace = text.trim().parse::<f64>().map_err(|_| format!("{text:?} is not a number"))?;
-    check_pace(pace).map_err(|e| e.to_string())
-}
-
-/// `--seed`: -1 or a seed of 0 or more, as the engine takes it.
-pub fn parse_seed(text: &str) -> Result<i64, String> {
-    let seed = text.trim().parse::<i64>().map_err(|_| format!("{text:?} is not a whole number"))?;
-    check_seed(seed).map_err(|e| e.to_string())
+/// `--pace` and `--seed` as the engine takes them; checked before anything is read, so a bad value is
+/// the error (exit status 2, and `{"error"}` with `--json`).
+pub fn check_pace_and_seed(pace: f64, seed: i64) -> anyhow::Result<()> {
+    check_pace(pace).context("--pace")?;
+    check_seed(seed).context("--seed")?;
+    Ok(())
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    super::json_errors(args.json, lint(args))
+}
+
+fn lint(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    check_pace_and_seed(args.pace, args.seed)?;
     let (name, source) = read_source(&args.file)?;
     let opts = CheckOptions { pace: args.pace, seed: args.seed, estimator: args.estimator.into() };
     let report = check(&source, &opts);

@@ -1,6 +1,7 @@
 //! `promptbook check-clip FILE [--json]`: judge a reference clip.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use promptbook_engine::clip_check;
@@ -15,16 +16,20 @@ pub struct CheckClipArgs {
     pub json: bool,
 }
 
-/// Runs the checker and prints a table, or JSON with `--json`.
-pub fn run(args: CheckClipArgs) -> anyhow::Result<()> {
-    let report = clip_check::check_file(&args.file)
-        .with_context(|| format!("cannot check {}", args.file.display()))?;
+/// Runs the checker and prints a table, or JSON with `--json` (also for a file it cannot check).
+pub fn run(args: &CheckClipArgs) -> anyhow::Result<ExitCode> {
+    super::json_errors(args.json, check(args))
+}
+
+fn check(args: &CheckClipArgs) -> anyhow::Result<ExitCode> {
+    // The reader's messages name the file already.
+    let report = clip_check::check_file(&args.file).context("cannot check the clip")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print_out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        print!("{}", format_report(&report));
+        super::print_out(&format_report(&report))?;
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A plain-text table of a report.

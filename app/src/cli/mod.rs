@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod check;
 pub mod check_clip;
 pub mod models;
+pub mod outputs;
 pub mod presets;
 pub mod record;
 pub mod render;
@@ -47,7 +48,7 @@ pub fn main() -> ExitCode {
         Some(Command::Models(args)) => models::run(&args),
         Some(Command::Render(args)) => render::run(&args),
         Some(Command::Record(args)) => record::run(args).map(|()| ExitCode::SUCCESS),
-        Some(Command::CheckClip(args)) => check_clip::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::CheckClip(args)) => check_clip::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -56,6 +57,28 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// With `--json`, a command that cannot run still prints one JSON object, `{"error": "..."}`, and
+/// exits with status 2; the error goes to standard error as well, as without `--json`.
+pub fn json_errors(json: bool, result: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    match result {
+        Err(err) if json => {
+            eprintln!("error: {err:#}");
+            let text = serde_json::json!({ "error": format!("{err:#}") }).to_string() + "\n";
+            print_out(&text)?;
+            Ok(ExitCode::from(2))
+        }
+        other => other,
+    }
+}
+
+/// `println!` that never panics: a closed pipe (`promptbook models status | head`) ends the output
+/// quietly instead of crashing.
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::cli::print_out("\n")? };
+    ($($arg:tt)*) => { $crate::cli::print_out(&(format!($($arg)*) + "\n"))? };
 }
 
 /// Write to standard output; a closed pipe (`promptbook presets | head`) ends the output quietly.

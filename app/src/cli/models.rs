@@ -37,6 +37,9 @@ pub enum ModelsAction {
         /// Attempts after a transfer breaks off.
         #[arg(long, default_value_t = 5)]
         retries: u32,
+        /// Accept files the hub gives no sha256 or git-sha1 hash for (checked by structure only).
+        #[arg(long)]
+        no_verify: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -75,15 +78,19 @@ pub enum ModelsAction {
         /// Seed of the random weights.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Write the INT8 transformer file (`*.weight.int8` + `*.weight.scale`) instead of the bf16 one.
+        #[arg(long)]
+        int8: bool,
     },
 }
 
 /// Which configuration.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Select {
-    /// Transformer weights.
-    #[arg(long, default_value = "int8", value_parser = parse_variant)]
-    pub variant: Variant,
+    /// Transformer weights (default: the one `render` would load: int8 when present, else bf16 when
+    /// present, else int8).
+    #[arg(long, value_parser = parse_variant)]
+    pub variant: Option<Variant>,
     /// Include files no configuration needs (the ComfyUI-only audio pipeline file).
     #[arg(long)]
     pub optional: bool,
@@ -93,28 +100,40 @@ fn parse_variant(s: &str) -> Result<Variant, String> {
     s.parse()
 }
 
+impl Select {
+    fn variant(&self, store: &Store) -> Variant {
+        self.variant.unwrap_or_else(|| store.variant_in_use())
+    }
+}
+
 pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
     let store = Store::from_env(args.models_dir.clone());
     match &args.action {
         ModelsAction::Status { select, json } => status(&store, select, *json),
-        ModelsAction::Download { select, retries, json } => download(&store, select, *retries, *json),
+        ModelsAction::Download { select, retries, no_verify, json } => {
+            download(&store, select, *retries, *no_verify, *json)
+        }
         ModelsAction::Verify { select, delete_corrupt, json } => {
             verify(&store, select, *delete_corrupt, *json)
         }
         ModelsAction::Path { file: None } => {
-            println!("{}", store.source().path().display());
+            crate::outln!("{}", store.source().path().display());
             Ok(ExitCode::SUCCESS)
         }
         ModelsAction::Path { file: Some(name) } => {
-            println!("{}", store.path_of(name)?.display());
+            crate::outln!("{}", store.path_of(name)?.display());
             Ok(ExitCode::SUCCESS)
         }
         ModelsAction::Inspect { file, filter, json } => inspect(&store, file, filter.as_deref(), *json),
-        ModelsAction::MakeTestModel { dir, seed } => {
-            let model = promptbook_engine::pipeline::test_model::make_test_model(dir, *seed)?;
+        ModelsAction::MakeTestModel { dir, seed, int8 } => {
+            use promptbook_engine::pipeline::test_model::{TestModelOptions, make_test_model_with};
+            let model = make_test_model_with(dir, *seed, TestModelOptions { int8: *int8 })?;
             let params: u64 = model.files.iter().map(|(_, n)| n).sum();
-            println!("wrote {} files ({params} parameters) to {}", model.files.len(), dir.display());
-            println!("render with: promptbook render SCRIPT.xml -o OUT.wav --models-dir {}", dir.display());
+            crate::outln!("wrote {} files ({params} parameters) to {}", model.files.len(), dir.display());
+            crate::outln!(
+                "render with: promptbook render SCRIPT.xml -o OUT.wav --models-dir {}",
+                dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -141,34 +160,34 @@ fn size_column(status: &FileStatus) -> String {
 }
 
 fn status(store: &Store, select: &Select, json: bool) -> anyhow::Result<ExitCode> {
-    let rows = store.status(select.variant, select.optional);
+    let rows = store.status(select.variant(store), select.optional);
     let complete = rows.iter().all(|r| r.state == FileState::Present);
     if json {
         let report = serde_json::json!({
             "source": store.source(),
-            "variant": select.variant,
+            "variant": select.variant(store),
             "complete": complete,
             "files": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
-    println!("{}\nvariant {}\n", describe_source(store), select.variant);
+    crate::outln!("{}\nvariant {}\n", describe_source(store), select.variant(store));
     for row in &rows {
         let state = match &row.state {
             FileState::Present => "present",
             FileState::Missing => "missing",
             FileState::Damaged(_) => "DAMAGED",
         };
-        println!("  {state:<8} {:>9}  {}", size_column(row), row.key);
+        crate::outln!("  {state:<8} {:>9}  {}", size_column(row), row.key);
         if let FileState::Damaged(reason) = &row.state {
-            println!("           {reason}");
+            crate::outln!("           {reason}");
         }
     }
     let missing: Vec<&FileStatus> = rows.iter().filter(|r| r.state != FileState::Present).collect();
-    println!();
+    crate::outln!();
     if missing.is_empty() {
-        println!("All {} files present.", rows.len());
+        crate::outln!("All {} files present.", rows.len());
         return Ok(ExitCode::SUCCESS);
     }
     let known: u64 = missing.iter().filter_map(|r| r.file.size.estimate()).sum();
@@ -177,10 +196,10 @@ fn status(store: &Store, select: &Select, json: bool) -> anyhow::Result<ExitCode
     if unknown > 0 {
         size.push_str(&format!(" plus {unknown} file(s) of unknown size"));
     }
-    println!("{} of {} files present; to download: {size}.", rows.len() - missing.len(), rows.len());
+    crate::outln!("{} of {} files present; to download: {size}.", rows.len() - missing.len(), rows.len());
     for repo in &store.manifest().repos {
         if repo.gated && store.hub().token.is_none() && missing.iter().any(|r| r.file.repo == repo.id) {
-            println!(
+            crate::outln!(
                 "{} is gated: accept the licence at {}, then set HF_TOKEN or run `huggingface-cli login`.",
                 repo.id,
                 repo.page_url()
@@ -188,19 +207,19 @@ fn status(store: &Store, select: &Select, json: bool) -> anyhow::Result<ExitCode
         }
     }
     if rows.iter().any(|r| matches!(r.state, FileState::Damaged(_))) {
-        println!(
+        crate::outln!(
             "Damaged files: run `promptbook models verify --delete-corrupt`, then `promptbook models download`."
         );
     } else {
-        println!("Run `promptbook models download{}`.", variant_flag(select));
+        crate::outln!("Run `promptbook models download{}`.", variant_flag(select));
     }
     Ok(ExitCode::from(1))
 }
 
 fn variant_flag(select: &Select) -> String {
     let mut flags = String::new();
-    if select.variant != Variant::default() {
-        flags.push_str(&format!(" --variant {}", select.variant));
+    if select.variant.is_some_and(|v| v != Variant::default()) {
+        flags.push_str(&format!(" --variant {}", select.variant.unwrap_or_default()));
     }
     if select.optional {
         flags.push_str(" --optional");
@@ -263,16 +282,26 @@ fn short_name(key: &str) -> String {
     key.rsplit('/').next().unwrap_or(key).to_string()
 }
 
-fn download(store: &Store, select: &Select, retries: u32, json: bool) -> anyhow::Result<ExitCode> {
+fn download(
+    store: &Store,
+    select: &Select,
+    retries: u32,
+    no_verify: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     if !json {
-        println!("{}\n", describe_source(store));
+        crate::outln!("{}\n", describe_source(store));
     }
-    let options =
-        DownloadOptions { include_optional: select.optional, retries, ..DownloadOptions::default() };
+    let options = DownloadOptions {
+        include_optional: select.optional,
+        retries,
+        allow_unverified: no_verify,
+        ..DownloadOptions::default()
+    };
     let mut bars = Bars::new("downloading");
-    let report = store.download(select.variant, &options, &mut |e| bars.event(e))?;
+    let report = store.download(select.variant(store), &options, &mut |e| bars.event(e))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
     for (key, outcome) in &report.files {
@@ -288,16 +317,17 @@ fn download(store: &Store, select: &Select, retries: u32, json: bool) -> anyhow:
                 store::human_bytes(*resumed_from)
             ),
         };
-        println!("  {key}: {what}");
+        crate::outln!("  {key}: {what}");
     }
-    println!("\nAll {} files present and checked.", report.files.len());
+    crate::outln!("\nAll {} files present and checked.", report.files.len());
     Ok(ExitCode::SUCCESS)
 }
 
 fn verify(store: &Store, select: &Select, delete_corrupt: bool, json: bool) -> anyhow::Result<ExitCode> {
     let mut bars = Bars::new("hashing");
-    let results =
-        store.verify(select.variant, select.optional, &mut |e| bars.event(e), &CancelToken::new())?;
+    let mut results =
+        store.verify(select.variant(store), select.optional, &mut |e| bars.event(e), &CancelToken::new())?;
+    apply_layout_check(store, &mut results);
     let mut deleted = Vec::new();
     let read_only = matches!(store.source(), Source::ModelsDir(_));
     if delete_corrupt && read_only {
@@ -316,7 +346,7 @@ fn verify(store: &Store, select: &Select, delete_corrupt: bool, json: bool) -> a
     let good = results.iter().all(|r| matches!(r.outcome, VerifyOutcome::Verified(_)));
     if json {
         let report = serde_json::json!({ "ok": good, "files": results, "deleted": deleted });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(if good { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     for result in &results {
@@ -326,46 +356,77 @@ fn verify(store: &Store, select: &Select, delete_corrupt: bool, json: bool) -> a
             VerifyOutcome::Corrupt(message) => format!("CORRUPT: {message}"),
             VerifyOutcome::Failed(message) => format!("not checked: {message}"),
         };
-        println!("  {}: {what}", result.key);
+        crate::outln!("  {}: {what}", result.key);
     }
     for key in &deleted {
-        println!("deleted {key}");
+        crate::outln!("deleted {key}");
     }
     if good {
-        println!("\nAll {} files verified.", results.len());
+        crate::outln!("\nAll {} files verified.", results.len());
     } else if !deleted.is_empty() {
-        println!("\nRun `promptbook models download{}` to fetch them again.", variant_flag(select));
+        crate::outln!("\nRun `promptbook models download{}` to fetch them again.", variant_flag(select));
     }
     Ok(if good { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// A file verified without a hash is only known to be well-formed: build every module over the
+/// headers, as `render` would, and call the files it would refuse corrupt.
+fn apply_layout_check(store: &Store, results: &mut [store::VerifyResult]) {
+    let unhashed = |r: &store::VerifyResult| matches!(&r.outcome, VerifyOutcome::Verified(method) if method != "sha256" && method != "git-sha1");
+    if !results.iter().any(unhashed) {
+        return;
+    }
+    let problems = promptbook_engine::pipeline::layout::check_store(store);
+    for result in results.iter_mut().filter(|r| unhashed(r)) {
+        let Some(path) = &result.path else { continue };
+        let found: Vec<&str> =
+            problems.iter().filter(|p| &p.path == path).map(|p| p.message.as_str()).collect();
+        let checked_by_layout = path.extension().is_some_and(|e| e == "safetensors")
+            || path.file_name().is_some_and(|n| n == "config.json");
+        if !found.is_empty() {
+            result.outcome = VerifyOutcome::Corrupt(format!("render cannot load it: {}", found.join("; ")));
+        } else if checked_by_layout {
+            result.outcome =
+                VerifyOutcome::Verified("structure and the loader's layout check (no hash known)".into());
+        }
+    }
+}
+
 fn inspect(store: &Store, file: &str, filter: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
-    let path = if Path::new(file).exists() { PathBuf::from(file) } else { store.path_of(file)? };
+    let path = if Path::new(file).exists() {
+        PathBuf::from(file)
+    } else if store.manifest().find(file).is_some() {
+        store.path_of(file)?
+    } else {
+        anyhow::bail!(
+            "{file} does not exist, and no model file has that name (see `promptbook models status`)"
+        )
+    };
     let mut inspection = store::inspect(&path)?;
     if let Some(text) = filter {
         inspection.tensors.retain(|(name, _, _)| name.contains(text));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&inspection)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&inspection)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} ({})", path.display(), store::human_bytes(inspection.file_bytes));
+    crate::outln!("{} ({})", path.display(), store::human_bytes(inspection.file_bytes));
     let params: Vec<String> = inspection
         .params_by_dtype()
         .iter()
         .map(|(dtype, n)| format!("{dtype} {}", human_count(*n)))
         .collect();
-    println!("{} tensors; parameters: {}", inspection.tensors.len(), params.join(", "));
+    crate::outln!("{} tensors; parameters: {}", inspection.tensors.len(), params.join(", "));
     for (key, value) in &inspection.metadata {
-        println!("metadata {key} = {value}");
+        crate::outln!("metadata {key} = {value}");
     }
     match &inspection.config {
-        Some(config) => println!("config:\n{}", serde_json::to_string_pretty(config)?),
-        None => println!("config: none"),
+        Some(config) => crate::outln!("config:\n{}", serde_json::to_string_pretty(config)?),
+        None => crate::outln!("config: none"),
     }
     let width = inspection.tensors.iter().map(|(name, _, _)| name.len()).max().unwrap_or(0);
     for (name, dtype, shape) in &inspection.tensors {
-        println!("{name:<width$}  {dtype:<5} {shape:?}");
+        crate::outln!("{name:<width$}  {dtype:<5} {shape:?}");
     }
     Ok(ExitCode::SUCCESS)
 }

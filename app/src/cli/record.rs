@@ -48,6 +48,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let output = args.output.context("--output is required")?;
+    super::outputs::check_outputs(&[&output], &[])?;
     let channel = match args.channel {
         None => InputChannel::Mix,
         Some(0) => bail!("--channel counts from 1"),

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use promptbook_engine::audio::{AudioBuffer, WavSampleFormat, read_wav, write_bytes_atomically, write_wav};
+use promptbook_engine::audio::{AudioBuffer, WavSampleFormat, decode_file_head, write_wav_with_record};
 use promptbook_engine::check::{CheckOptions, check};
+use promptbook_engine::pipeline::render::MAX_USER_REFERENCE_SECONDS;
 use promptbook_engine::pipeline::scenema::{DeviceKind, ScenemaLoader};
 use promptbook_engine::pipeline::{RenderMode, RenderRequest, Waveform};
 use promptbook_engine::runtime::{EngineEvent, EngineHandle};
 
-use super::check::{EstimatorArg, parse_pace, parse_seed};
+use super::check::{EstimatorArg, check_pace_and_seed};
 use crate::messages::engine_error;
 
 #[derive(Debug, clap::Args)]
@@ -26,10 +27,10 @@ pub struct RenderArgs {
     #[arg(short, long, value_name = "OUT.wav")]
     pub output: PathBuf,
     /// Base seed (0 or more); chunk i gets seed + i·1000. -1 picks a random base and records it.
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true, value_parser = parse_seed)]
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub seed: i64,
     /// Speaking pace multiplier (0.5–3.0; higher plans shorter chunks).
-    #[arg(long, default_value_t = 1.5, value_parser = parse_pace)]
+    #[arg(long, default_value_t = 1.5)]
     pub pace: f64,
     /// A reference voice clip (WAV) that conditions the first chunk.
     #[arg(long, value_name = "REF.wav")]
@@ -73,6 +74,7 @@ const POLL: Duration = Duration::from_millis(100);
 const INTERRUPTED: u8 = 130;
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    check_pace_and_seed(args.pace, args.seed)?;
     let script = std::fs::read_to_string(&args.script)
         .with_context(|| format!("cannot read the script {}", args.script.display()))?;
     let estimator = args.estimator.into();
@@ -85,6 +87,10 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     }
     let output_dir = args.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     anyhow::ensure!(output_dir.is_dir(), "the output folder {} does not exist", output_dir.display());
+    let json_path = args.output.with_extension("json");
+    let inputs: Vec<&Path> =
+        std::iter::once(args.script.as_path()).chain(args.reference.as_deref()).collect();
+    super::outputs::check_outputs(&[&args.output, &json_path], &inputs)?;
     let reference = args.reference.as_ref().map(|path| read_reference(path)).transpose()?;
     let device = DeviceKind::parse(&args.device).context("--device must be cpu, cuda or metal")?;
 
@@ -160,6 +166,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
                 bar.set_position((chunk * of + step) as u64);
                 bar.set_message(format!("chunk {}/{chunks} step {step}/{of}", chunk + 1));
             }
+            EngineEvent::Decoding { id, chunk, of } if id == render_id => {
+                bar.set_message(format!("chunk {}/{of} decoding", chunk + 1));
+            }
             EngineEvent::Finished { id, take } if id == render_id => break take,
             EngineEvent::Failed { id, error } if id == render_id => {
                 bar.finish_and_clear();
@@ -183,10 +192,10 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         FormatArg::Pcm24 => WavSampleFormat::Pcm24,
         FormatArg::F32 => WavSampleFormat::Float32,
     };
-    let json_path = args.output.with_extension("json");
     let json = serde_json::to_string_pretty(record).context("serialising the generation record")?;
-    write_wav(&args.output, &audio, format)?;
-    write_bytes_atomically(&json_path, json.as_bytes())?;
+    // Checked again: the files may have changed during a render that took minutes.
+    super::outputs::check_outputs(&[&args.output, &json_path], &inputs)?;
+    write_wav_with_record(&args.output, &audio, format, &json_path, json.as_bytes())?;
     println!(
         "{}: {:.2} s, {} Hz, {} channels, {} chunk(s), seed {}; rendered in {:.1} s (real-time factor {:.2})",
         args.output.display(),
@@ -240,8 +249,10 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     flag
 }
 
+/// The part of the reference clip the render uses (its first 20 s), read with the same reader and
+/// rules as `check-clip`; the rest of the file is never read.
 fn read_reference(path: &Path) -> anyhow::Result<Waveform> {
-    let buffer =
-        read_wav(path).with_context(|| format!("cannot read the reference clip {}", path.display()))?;
+    let (buffer, _) =
+        decode_file_head(path, MAX_USER_REFERENCE_SECONDS).context("cannot use the reference clip")?;
     Ok(Waveform::new(buffer.sample_rate(), buffer.into_channels()))
 }

@@ -134,12 +134,15 @@ impl Recorder {
     pub fn start(config: &RecorderConfig) -> Result<Self, RecorderError> {
         if !(config.max_secs > 0.0 && config.max_secs <= MAX_ALLOWED_SECS) {
             return Err(RecorderError::InvalidConfig(format!(
-                "the length must be between 0 and {MAX_ALLOWED_SECS} s, not {}",
+                "the length must be more than 0 s and at most {MAX_ALLOWED_SECS} s, not {} s",
                 config.max_secs
             )));
         }
         if !(config.count_in_secs >= 0.0 && config.count_in_secs <= 10.0) {
-            return Err(RecorderError::InvalidConfig(format!("count-in of {} s", config.count_in_secs)));
+            return Err(RecorderError::InvalidConfig(format!(
+                "the count-in must be between 0 and 10 s, not {} s",
+                config.count_in_secs
+            )));
         }
         let (device, name) = find_input_device(config.device.as_deref())?;
         let min_channels = match config.channel {

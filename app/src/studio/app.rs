@@ -26,13 +26,13 @@ mod project_ops;
 
 pub use export_dialog::{ExportDialog, ExportTakes};
 
-use super::dialogs::{FileDialogs, NativeDialogs};
+use super::dialogs::{FileDialogs, NativeDialogs, PathPrompt};
 use super::history::History;
 use super::lint::Lint;
 use super::memory::MemoryGauge;
 use super::model_download::{DownloadState, ModelDownload};
 use super::playback::{AudioOutput, NullOutput, Transport};
-use super::project::{Project, ProjectState, RecentProjects, Recovery};
+use super::project::{PendingRender, Project, ProjectState, RecentProjects, Recovery};
 use super::queue::{JobState, RenderQueue};
 use super::settings::{RenderSettings, random_seed};
 use super::takes::{StudioTake, Takes, matching_gain_db};
@@ -160,6 +160,18 @@ pub struct StudioApp {
     /// Finished renders being written and measured on worker threads.
     finished_takes: (Sender<FinishedTake>, Receiver<FinishedTake>),
     finishing: usize,
+    /// Renders the last session left queued or running, offered to queue again.
+    queue_offer: Vec<PendingRender>,
+    /// The active request ids and offered renders `.queue.json` was last written for.
+    queue_written: Option<(Vec<RequestId>, usize)>,
+    /// Scroll the takes list to this take on the next frame (a new take).
+    scroll_to_take: Option<u32>,
+    /// Give the rename field the keyboard on the next frame.
+    focus_rename: bool,
+    /// Keep the playhead in view while playing a zoomed-in take.
+    follow_playhead: bool,
+    /// Stands in for a file dialog the desktop could not show.
+    path_prompt: Option<PathPrompt>,
 }
 
 /// A take back from its worker thread.
@@ -251,6 +263,12 @@ impl StudioApp {
             title: String::new(),
             finished_takes: channel(),
             finishing: 0,
+            queue_offer: Vec::new(),
+            queue_written: None,
+            scroll_to_take: None,
+            focus_rename: false,
+            follow_playhead: true,
+            path_prompt: None,
         }
     }
 
@@ -263,6 +281,8 @@ impl StudioApp {
     /// Play through `output` instead of the default.
     pub fn with_output(mut self, output: Box<dyn AudioOutput>) -> Self {
         self.transport = Transport::new(output);
+        // A take selected while opening the project goes on the new transport.
+        self.load_audible();
         self
     }
 
@@ -348,6 +368,11 @@ impl StudioApp {
         self.selected
     }
 
+    /// The B take of the A/B comparison, if one is set.
+    pub fn compared_take(&self) -> Option<u32> {
+        self.compare
+    }
+
     pub fn audible_side(&self) -> Side {
         self.side
     }
@@ -373,30 +398,23 @@ impl StudioApp {
             self.status = why.clone();
             return Err(why);
         }
-        let reference = match self.reference_audio() {
-            Ok(r) => r,
-            Err(err) => {
-                let why = format!("{err:#}");
-                self.status = why.clone();
-                return Err(why);
-            }
-        };
-        let engine = self.engine.as_mut().ok_or("the engine is not running")?;
-        let mut first = None;
-        for i in 0..self.settings.takes.max(1) {
-            let request = RenderRequest {
+        let renders: Vec<PendingRender> = (0..self.settings.takes.max(1))
+            .map(|i| PendingRender {
                 script: self.script.clone(),
                 seed: self.settings.seed + i64::from(i),
                 pace: self.settings.pace,
                 mode: self.settings.mode,
                 estimator: self.settings.estimator,
-                reference: reference.clone(),
-            };
-            let id = engine.render(request).map_err(|e| e.to_string())?;
-            self.queue.push(id, &self.script);
-            first.get_or_insert(id);
-        }
-        let first = first.ok_or("nothing to render")?;
+                reference: self.reference.clone(),
+            })
+            .collect();
+        let first = match self.submit(renders) {
+            Ok(first) => first,
+            Err(why) => {
+                self.status = why.clone();
+                return Err(why);
+            }
+        };
         let takes = self.settings.takes.max(1);
         self.status = if takes == 1 {
             format!("Queued render #{first} (seed {})", self.settings.seed)
@@ -414,12 +432,37 @@ impl StudioApp {
         Ok(first)
     }
 
-    /// The chosen reference voice, read from the project's `refs/`.
-    fn reference_audio(&self) -> anyhow::Result<Option<Waveform>> {
-        if self.settings.mode == RenderMode::VoiceDesign {
+    /// Send `renders` to the engine thread, in order; returns the first request's id.
+    fn submit(&mut self, renders: Vec<PendingRender>) -> Result<RequestId, String> {
+        let mut requests = Vec::with_capacity(renders.len());
+        for pending in renders {
+            let reference = self.reference_audio(&pending).map_err(|err| format!("{err:#}"))?;
+            let request = RenderRequest {
+                script: pending.script.clone(),
+                seed: pending.seed,
+                pace: pending.pace,
+                mode: pending.mode,
+                estimator: pending.estimator,
+                reference,
+            };
+            requests.push((request, pending));
+        }
+        let engine = self.engine.as_mut().ok_or("the engine is not running")?;
+        let mut first = None;
+        for (request, pending) in requests {
+            let id = engine.render(request).map_err(|e| e.to_string())?;
+            self.queue.push(id, pending);
+            first.get_or_insert(id);
+        }
+        first.ok_or_else(|| "nothing to render".to_string())
+    }
+
+    /// The reference voice a render asks for, read from the project's `refs/`.
+    fn reference_audio(&self, render: &PendingRender) -> anyhow::Result<Option<Waveform>> {
+        if render.mode == RenderMode::VoiceDesign {
             return Ok(None);
         }
-        let (Some(name), Some(project)) = (&self.reference, &self.project) else { return Ok(None) };
+        let (Some(name), Some(project)) = (&render.reference, &self.project) else { return Ok(None) };
         let path = project.refs_dir().join(name);
         let audio = promptbook_engine::audio::read_wav(&path)
             .with_context(|| format!("the reference voice {} cannot be read", path.display()))?;
@@ -435,6 +478,51 @@ impl StudioApp {
                 self.model = ModelState::Loading { message: "reloading the model".into(), fraction: 0.0 };
             }
             Err(err) => self.model = ModelState::Failed(err.to_string()),
+        }
+    }
+
+    /// Renders the last session left unfinished, offered back.
+    pub fn queue_offer(&self) -> &[PendingRender] {
+        &self.queue_offer
+    }
+
+    /// Queue the renders the last session left unfinished again.
+    pub fn requeue_offered(&mut self) -> Result<RequestId, String> {
+        if !matches!(self.model, ModelState::Loaded(_)) {
+            return Err("the model is not loaded yet".into());
+        }
+        let renders = std::mem::take(&mut self.queue_offer);
+        let count = renders.len();
+        match self.submit(renders.clone()) {
+            Ok(first) => {
+                self.status = format!("Queued the {count} render(s) from the last session again");
+                Ok(first)
+            }
+            Err(why) => {
+                self.queue_offer = renders;
+                self.status = format!("Could not queue them again: {why}");
+                Err(why)
+            }
+        }
+    }
+
+    /// Forget the renders the last session left unfinished.
+    pub fn dismiss_queue_offer(&mut self) {
+        self.queue_offer.clear();
+    }
+
+    /// Keep `.queue.json` up to date with the offered and the unfinished renders.
+    fn persist_queue(&mut self) {
+        let Some(project) = &self.project else { return };
+        let now = (self.queue.active_ids(), self.queue_offer.len());
+        if self.queue_written.as_ref() == Some(&now) {
+            return;
+        }
+        let renders: Vec<PendingRender> =
+            self.queue_offer.iter().cloned().chain(self.queue.pending()).collect();
+        match project.write_queue(&renders) {
+            Ok(()) => self.queue_written = Some(now),
+            Err(err) => self.status = format!("Could not write the render queue to the project: {err:#}"),
         }
     }
 
@@ -488,6 +576,15 @@ impl StudioApp {
         self.settings = settings;
         self.refresh_lint();
         self.status = what.into();
+    }
+
+    /// The visible span of the timeline in seconds; `None` shows the whole take.
+    pub fn timeline_view(&self) -> Option<(f64, f64)> {
+        self.view
+    }
+
+    pub fn set_timeline_view(&mut self, view: Option<(f64, f64)>) {
+        self.view = view;
     }
 
     /// Select a span of the take (seconds), or clear the selection; a running loop follows it.
@@ -667,15 +764,22 @@ impl StudioApp {
             self.finishing -= 1;
             let FinishedTake { id, take, write_error } = finished;
             let number = take.number;
+            // Finished while the session moved to another folder (or into its first one).
+            let elsewhere = write_error.is_none()
+                && self.project.as_ref().is_some_and(|p| take.stored_in.as_deref() != Some(p.dir.as_path()));
             self.takes.insert(take);
             self.queue.mark_done(id, number);
-            self.status = match write_error {
-                Some(err) => format!("T{number:02} could not be written to the project: {err}"),
-                None => format!("Render #{id} became T{number:02}"),
+            let unstored = if elsewhere { self.store_missing_takes() } else { Vec::new() };
+            self.status = match (write_error, unstored.is_empty()) {
+                (Some(err), _) => format!(
+                    "T{number:02} could not be written to the project: {err}; it is kept in memory and Save tries again"
+                ),
+                (None, false) => {
+                    format!("T{number:02} could not be copied to the project: {}", unstored.join("; "))
+                }
+                (None, true) => format!("Render #{id} became T{number:02}"),
             };
-            if self.selected.is_none() {
-                self.select_take(number);
-            }
+            self.take_arrived(number);
         }
         if self.finishing > 0 {
             ctx.request_repaint_after(Duration::from_millis(50));
@@ -699,9 +803,15 @@ impl StudioApp {
         let wake = ctx.clone();
         let work = move || {
             // Kept on disk at once: a crash after a render never loses the take.
-            let write_error =
-                project.and_then(|p| p.write_take(number, &take).err()).map(|e| format!("{e:#}"));
-            let take = StudioTake::from_take(number, take);
+            let (number, stored_in, write_error) = match &project {
+                Some(p) => match p.write_new_take(number, &take) {
+                    Ok(written) => (written, Some(p.dir.clone()), None),
+                    Err(err) => (number, None, Some(format!("{err:#}"))),
+                },
+                None => (number, None, None),
+            };
+            let mut take = StudioTake::from_take(number, take);
+            take.stored_in = stored_in;
             let _ = sender.send(FinishedTake { id, take, write_error });
             wake.request_repaint();
         };
@@ -711,8 +821,17 @@ impl StudioApp {
         }
     }
 
+    /// A new take is selected and scrolled to, unless the director is listening to another one.
+    fn take_arrived(&mut self, number: u32) {
+        self.scroll_to_take = Some(number);
+        if !self.transport.is_playing() {
+            self.select_take(number);
+        }
+    }
+
     fn transport_keys(&mut self, ctx: &egui::Context) {
-        if ctx.text_edit_focused() {
+        // Keys typed into a field (a take's new name, its note, a path) are text, not transport.
+        if ctx.text_edit_focused() || self.renaming.is_some() || self.path_prompt.is_some() {
             return;
         }
         let take_keys = [
@@ -1005,8 +1124,10 @@ impl StudioApp {
         });
         ui.separator();
         let marks = self.lint.marks();
-        let jump = self.pending_jump.take();
-        let select = self.pending_select.take();
+        // A caret jump or a placeholder selection waits for the frame after the click that asked for it.
+        let settled = editor::focus_can_move(ui.ctx());
+        let jump = if settled { self.pending_jump.take() } else { None };
+        let select = if settled { self.pending_select.take() } else { None };
         egui::ScrollArea::vertical().id_salt("editor_scroll").show(ui, |ui| {
             editor::show(ui, &mut self.script, &marks, jump, select);
         });
@@ -1036,6 +1157,7 @@ impl eframe::App for StudioApp {
         }
         self.pump_download();
         self.pump_engine(ctx);
+        self.persist_queue();
         self.transport_keys(ctx);
         self.transport.tick();
         if self.transport.is_playing() {

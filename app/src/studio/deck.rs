@@ -142,7 +142,7 @@ impl StudioApp {
         let seed = take.record.base_seed;
         let is_a = self.selected == Some(number);
         let is_b = self.compare == Some(number);
-        ui.horizontal(|ui| {
+        let row = ui.horizontal(|ui| {
             if ui.selectable_label(starred, "Star").on_hover_text("Star (circle) this take").clicked()
                 && let Some(t) = self.takes.get_mut(number)
             {
@@ -155,14 +155,30 @@ impl StudioApp {
             }
             ui.weak(format!("{duration:.1} s"));
             ui.weak(lufs.map_or("— LUFS".into(), |l| format!("{l:.1} LUFS")));
-            if !is_a
-                && ui.selectable_label(is_b, "B").on_hover_text("Compare with the selected take").clicked()
-            {
-                self.set_compare(if is_b { None } else { Some(number) });
+            // A and B mark the pair being compared; any other take can become B.
+            let mark = |text: &str| {
+                RichText::new(text).strong().color(theme::CHUNK_TEXT).background_color(theme::AB_MARK)
+            };
+            if is_a && self.compare.is_some() {
+                ui.label(mark("A")).on_hover_text("Side A of the comparison (Tab switches)");
+            } else if is_b {
+                let b =
+                    ui.button(mark("B")).on_hover_text("Side B of the comparison; click to stop comparing");
+                if b.clicked() {
+                    self.set_compare(None);
+                }
+            } else if let Some(a) = self.selected.filter(|_| !is_a) {
+                let compare = ui
+                    .small_button("Compare")
+                    .on_hover_text(format!("Compare with T{a:02}: this take becomes B"));
+                if compare.clicked() {
+                    self.set_compare(Some(number));
+                }
             }
             ui.menu_button("More", |ui| {
                 if ui.button("Rename").clicked() {
                     self.renaming = Some((number, name.clone()));
+                    self.focus_rename = true;
                     ui.close();
                 }
                 if ui.button("Delete to trash").clicked() {
@@ -178,14 +194,35 @@ impl StudioApp {
                 }
             });
         });
+        if self.scroll_to_take == Some(number) {
+            row.response.scroll_to_me(Some(egui::Align::Center));
+            self.scroll_to_take = None;
+        }
         if let Some((renaming, text)) = &mut self.renaming
             && *renaming == number
         {
-            let done = ui.text_edit_singleline(text).lost_focus();
-            if done {
+            let id = egui::Id::unique(("rename", number));
+            let chars = text.chars().count();
+            if self.focus_rename && crate::studio::editor::focus_can_move(ui.ctx()) {
+                self.focus_rename = false;
+                // The whole name selected, so typing replaces it.
+                let mut state = egui::text_edit::TextEditState::load(ui.ctx(), id).unwrap_or_default();
+                let all = egui::text::CCursorRange::two(
+                    egui::text::CCursor::new(0),
+                    egui::text::CCursor::new(chars),
+                );
+                state.cursor.set_char_range(Some(all));
+                state.store(ui.ctx(), id);
+                ui.memory_mut(|m| m.request_focus(id));
+            }
+            let field = ui.add(egui::TextEdit::singleline(text).id(id).hint_text("New name, Enter to keep"));
+            let field = field.on_hover_text("Enter keeps the name, Esc leaves it as it was");
+            if field.lost_focus() {
                 let new_name = text.trim().to_string();
+                let escaped = ui.input(|i| i.key_pressed(egui::Key::Escape));
                 if let Some(t) = self.takes.get_mut(number)
                     && !new_name.is_empty()
+                    && !escaped
                 {
                     t.name = new_name;
                 }
@@ -198,7 +235,8 @@ impl StudioApp {
     }
 
     fn transport_bar(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        // Wrapped: with a selection and an A/B pair the controls are wider than a narrow deck.
+        ui.horizontal_wrapped(|ui| {
             let has = self.selected.is_some();
             let play = if self.transport.is_playing() { "Pause" } else { "Play" };
             if ui.add_enabled(has, egui::Button::new(play).shortcut_text("Space")).clicked() {
@@ -220,6 +258,17 @@ impl StudioApp {
                 ))
                 .monospace(),
             );
+            if let Some((from, to)) = self.selection {
+                ui.separator();
+                ui.label(
+                    RichText::new(format!("Selection {from:.2}–{to:.2} s ({:.2} s)", to - from)).monospace(),
+                );
+                if ui.small_button("Clear").on_hover_text("Clear the selection").clicked() {
+                    self.set_selection(None);
+                }
+            }
+            ui.checkbox(&mut self.follow_playhead, "Follow")
+                .on_hover_text("Keep the playhead in view while playing a zoomed-in take");
             if let Some(b) = self.compare {
                 ui.separator();
                 let a = self.selected.unwrap_or_default();
@@ -258,7 +307,14 @@ impl StudioApp {
         };
         let Some(take) = self.takes.get(number) else { return };
         let total = take.audio.duration_s();
-        let view = self.view.unwrap_or((0.0, total.max(0.05)));
+        let mut view = self.view.unwrap_or((0.0, total.max(0.05)));
+        if self.follow_playhead
+            && self.transport.is_playing()
+            && let Some(paged) = waveform_view::followed(view, self.transport.position_s(), total)
+        {
+            view = paged;
+            self.view = Some(paged);
+        }
         let boundaries = take.chunk_boundaries();
         let shown = TimelineView {
             pyramid: &take.pyramid,
@@ -289,6 +345,7 @@ impl StudioApp {
                 self.queue.clear_finished();
             }
         });
+        self.queue_offer_banner(ui);
         let mut cancel = None;
         let mut audition = None;
         egui::ScrollArea::vertical().id_salt("queue_scroll").show(ui, |ui| {
@@ -317,8 +374,11 @@ impl StudioApp {
                         audition = Some(job.id);
                     }
                 });
-                if let JobState::Running { .. } = job.state {
-                    ui.add(egui::ProgressBar::new(job.fraction() as f32).desired_height(6.0));
+                if let JobState::Running { .. } | JobState::Decoding { .. } = job.state {
+                    let decoding = matches!(job.state, JobState::Decoding { .. });
+                    ui.add(
+                        egui::ProgressBar::new(job.fraction() as f32).desired_height(6.0).animate(decoding),
+                    );
                 }
             }
         });
@@ -328,6 +388,35 @@ impl StudioApp {
         if let Some(id) = audition {
             self.audition(id);
         }
+    }
+
+    /// Renders the last session left unfinished: queue them again, or let them go.
+    fn queue_offer_banner(&mut self, ui: &mut egui::Ui) {
+        let count = self.queue_offer.len();
+        if count == 0 {
+            return;
+        }
+        ui.group(|ui| {
+            let question = if count == 1 {
+                "1 render was queued: queue it again?".to_string()
+            } else {
+                format!("{count} renders were queued: queue them again?")
+            };
+            ui.colored_label(theme::WARNING, question)
+                .on_hover_text("Renders that were queued or running when the last session ended");
+            ui.horizontal(|ui| {
+                let loaded = matches!(self.model, ModelState::Loaded(_));
+                let again = ui
+                    .add_enabled(loaded, egui::Button::new("Queue again"))
+                    .on_disabled_hover_text("Waits for the model to load");
+                if again.clicked() {
+                    let _ = self.requeue_offered();
+                }
+                if ui.button("Dismiss").clicked() {
+                    self.dismiss_queue_offer();
+                }
+            });
+        });
     }
 
     /// Delete the trashed takes for good, their files included.

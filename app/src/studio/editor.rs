@@ -20,6 +20,16 @@ pub fn char_index_of(src: &str, line: usize, column: usize) -> usize {
     src.chars().count()
 }
 
+/// Whether a field may take the keyboard this frame: not in a frame with a click, because a text field
+/// gives up the focus when the click that asked for it landed elsewhere (on the button that asked).
+pub fn focus_can_move(ctx: &egui::Context) -> bool {
+    let clicking = ctx.input(|i| i.pointer.any_pressed() || i.pointer.any_released());
+    if clicking {
+        ctx.request_repaint();
+    }
+    !clicking
+}
+
 fn editor_id() -> egui::Id {
     egui::Id::unique(EDITOR_ID)
 }

@@ -7,6 +7,7 @@ use egui::RichText;
 use promptbook_engine::audio::WavSampleFormat;
 
 use super::StudioApp;
+use crate::studio::dialogs::{DialogAnswer, PathPrompt, PathPurpose};
 use crate::studio::export::{self, ExportOptions};
 
 /// Which takes an export writes.
@@ -118,10 +119,16 @@ impl StudioApp {
                 ui.label("Folder");
                 ui.horizontal(|ui| {
                     ui.add(egui::Label::new(dialog.dir.display().to_string()).truncate());
-                    if ui.button("Choose...").clicked()
-                        && let Some(dir) = self.dialogs.pick_folder("Export to", Some(&dialog.dir))
-                    {
-                        dialog.dir = dir;
+                    if ui.button("Choose...").clicked() {
+                        let purpose = PathPurpose::ExportFolder;
+                        match self.dialogs.pick_folder(purpose.title(), Some(&dialog.dir)) {
+                            DialogAnswer::Picked(dir) => dialog.dir = dir,
+                            DialogAnswer::Cancelled => {}
+                            DialogAnswer::Unavailable(why) => {
+                                self.status = "No file dialog opened: type the path instead".into();
+                                self.path_prompt = Some(PathPrompt::new(purpose, why, Some(&dialog.dir)));
+                            }
+                        }
                     }
                 });
                 ui.end_row();

@@ -1,7 +1,13 @@
-//! A project is a folder: `project.json` (settings and the take list), `script.xml`, `takes/` (one WAV and
-//! one generation record per take, written as soon as the take exists), `refs/` (reference voices),
-//! `exports/`, and `.recovery.json` while there are unsaved changes. Every file is written to a temporary
-//! name and renamed, so a crash or a full disk never leaves half a file.
+//! A project is a folder: `project.json` (settings and what the director set on each take), `script.xml`,
+//! `takes/` (one WAV and one generation record per take, written as soon as the take exists), `refs/`
+//! (reference voices), `exports/`, `.recovery.json` while there are unsaved changes and `.queue.json`
+//! while renders are queued. Every file is written to a temporary name and renamed, so a crash or a full
+//! disk never leaves half a file.
+//!
+//! A take belongs to the project from the moment its two files are in `takes/`, saved or not: opening a
+//! project adopts every complete take there, listed in `project.json` or not. Take numbers are never
+//! reused: the next one is above every number any file in `takes/` has, and above `takes/.last-take`,
+//! which remembers the numbers of takes deleted for good. A take write never replaces a file.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +26,9 @@ pub const RECOVERY_FILE: &str = ".recovery.json";
 pub const TAKES_DIR: &str = "takes";
 pub const REFS_DIR: &str = "refs";
 pub const EXPORTS_DIR: &str = "exports";
+pub const QUEUE_FILE: &str = ".queue.json";
+/// The highest take number ever written in this folder (a deleted take's number stays used).
+pub const LAST_TAKE_FILE: &str = ".last-take";
 /// Bumped when an old studio could no longer read the file correctly.
 pub const FORMAT_VERSION: u32 = 1;
 /// Recent projects kept in the File menu.
@@ -36,6 +45,13 @@ pub struct TakeEntry {
     pub note: String,
     #[serde(default)]
     pub trashed: bool,
+}
+
+impl TakeEntry {
+    /// A take as it is before the director touches it.
+    pub fn new(number: u32) -> Self {
+        Self { number, name: format!("T{number:02}"), starred: false, note: String::new(), trashed: false }
+    }
 }
 
 /// `project.json`.
@@ -98,10 +114,60 @@ pub struct Project {
 /// What [`Project::open`] found.
 pub struct Opened {
     pub project: Project,
+    /// `project.json`, with every complete take in `takes/` listed and `next_take` above every number used.
     pub state: ProjectState,
     pub script: String,
     /// Unsaved work left by a session that did not close cleanly (differs from what was saved).
     pub recovery: Option<Recovery>,
+    /// Takes found in `takes/` that `project.json` does not list (rendered after the last save).
+    pub adopted: Vec<u32>,
+    /// Take files without their partner (a WAV without its record, or the reverse): kept, not opened.
+    pub incomplete: Vec<PathBuf>,
+    /// Renders that were queued or running when the last session ended.
+    pub queued: Vec<PendingRender>,
+}
+
+/// A render request as `.queue.json` keeps it: enough to queue it again after a crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingRender {
+    pub script: String,
+    pub seed: i64,
+    pub pace: f64,
+    pub mode: promptbook_engine::pipeline::render::RenderMode,
+    pub estimator: promptbook_engine::check::EstimatorKind,
+    /// The clip in `refs/` that conditions chunk 1.
+    pub reference: Option<String>,
+}
+
+/// What `takes/` holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TakeFiles {
+    /// Numbers with both a WAV and its record.
+    pub complete: Vec<u32>,
+    /// Take files whose partner is missing.
+    pub incomplete: Vec<PathBuf>,
+    /// The highest number any take file or `.last-take` has used (0 for none).
+    pub highest: u32,
+}
+
+/// The take number in a file name `T07.wav` / `T123.json`, with the extension.
+fn take_file_number(name: &str) -> Option<(u32, &str)> {
+    let (stem, ext) = name.strip_prefix('T')?.split_once('.')?;
+    if stem.is_empty() || !stem.bytes().all(|b| b.is_ascii_digit()) || !matches!(ext, "wav" | "json") {
+        return None;
+    }
+    Some((stem.parse().ok()?, ext))
+}
+
+/// Put the finished file `from` at `to` unless something is there already (`Ok(false)`): a hard link
+/// cannot replace a file, where a rename would. File systems without hard links get a checked rename.
+fn place_new_file(from: &Path, to: &Path) -> std::io::Result<bool> {
+    match std::fs::hard_link(from, to) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(_) if to.exists() => Ok(false),
+        Err(_) => std::fs::rename(from, to).map(|()| true),
+    }
 }
 
 impl Project {
@@ -142,8 +208,19 @@ impl Project {
             .with_context(|| format!("cannot read the script {}", script_path.display()))?;
         let project = Project { dir };
         project.make_folders()?;
+        let files = project.scan_takes();
+        let mut adopted = Vec::new();
+        for &number in &files.complete {
+            if !state.takes.iter().any(|t| t.number == number) {
+                state.takes.push(TakeEntry::new(number));
+                adopted.push(number);
+            }
+        }
+        state.takes.sort_by_key(|t| t.number);
+        state.next_take = state.next_take.max(files.highest + 1);
         let recovery = project.read_recovery().filter(|r| r.script != script || r.state != state);
-        Ok(Opened { project, state, script, recovery })
+        let queued = project.read_queue();
+        Ok(Opened { project, state, script, recovery, adopted, incomplete: files.incomplete, queued })
     }
 
     fn make_folders(&self) -> anyhow::Result<()> {
@@ -186,11 +263,13 @@ impl Project {
             bail!("{} already holds a project; choose an empty folder", dir.display());
         }
         let target = Project { dir: dir.to_path_buf() };
+        target.refuse_foreign_takes()?;
         target.make_folders()?;
         for sub in [TAKES_DIR, REFS_DIR, EXPORTS_DIR] {
             let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else { continue };
             for entry in entries.flatten() {
-                if entry.file_type().is_ok_and(|t| t.is_file()) {
+                let unfinished = entry.file_name().to_string_lossy().ends_with(".part");
+                if entry.file_type().is_ok_and(|t| t.is_file()) && !unfinished {
                     let to = dir.join(sub).join(entry.file_name());
                     std::fs::copy(entry.path(), &to)
                         .with_context(|| format!("cannot copy to {}", to.display()))?;
@@ -201,18 +280,94 @@ impl Project {
         Ok(target)
     }
 
+    /// A folder about to receive this session's takes must not hold take files already: the numbers would
+    /// clash, and no take is ever overwritten.
+    pub fn refuse_foreign_takes(&self) -> anyhow::Result<()> {
+        let files = self.scan_takes();
+        if !files.complete.is_empty() || !files.incomplete.is_empty() {
+            bail!("{} already holds take files; choose an empty folder", self.dir.join(TAKES_DIR).display());
+        }
+        Ok(())
+    }
+
     fn take_stem(&self, number: u32) -> PathBuf {
         self.dir.join(TAKES_DIR).join(format!("T{number:02}"))
     }
 
-    /// Keep a finished take on disk: `takes/Tnn.wav` (32-bit float, lossless) and `takes/Tnn.json`.
-    pub fn write_take(&self, number: u32, take: &Take) -> anyhow::Result<()> {
-        let stem = self.take_stem(number);
-        let json = serde_json::to_vec_pretty(&take.record)?;
-        write_bytes_atomically(&stem.with_extension("json"), &json)?;
-        let audio = AudioBuffer::new(take.audio.sample_rate, take.audio.channels.clone())?;
-        write_wav(&stem.with_extension("wav"), &audio, WavSampleFormat::Float32)?;
+    /// Every take file in `takes/` (temporary files of unfinished writes are hidden and skipped).
+    pub fn scan_takes(&self) -> TakeFiles {
+        let takes = self.dir.join(TAKES_DIR);
+        let mut found: std::collections::BTreeMap<u32, (bool, bool)> = Default::default();
+        for entry in std::fs::read_dir(&takes).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            if let Some((number, ext)) = name.to_str().and_then(take_file_number) {
+                let seen = found.entry(number).or_default();
+                if ext == "wav" { seen.0 = true } else { seen.1 = true }
+            }
+        }
+        let mut files = TakeFiles { highest: self.last_take_number(), ..TakeFiles::default() };
+        for (number, (wav, json)) in found {
+            files.highest = files.highest.max(number);
+            match (wav, json) {
+                (true, true) => files.complete.push(number),
+                (true, false) => files.incomplete.push(self.take_stem(number).with_extension("wav")),
+                _ => files.incomplete.push(self.take_stem(number).with_extension("json")),
+            }
+        }
+        files
+    }
+
+    fn last_take_number(&self) -> u32 {
+        std::fs::read_to_string(self.dir.join(TAKES_DIR).join(LAST_TAKE_FILE))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn note_last_take_number(&self, number: u32) -> anyhow::Result<()> {
+        if number > self.last_take_number() {
+            let path = self.dir.join(TAKES_DIR).join(LAST_TAKE_FILE);
+            write_bytes_atomically(&path, format!("{number}\n").as_bytes())?;
+        }
         Ok(())
+    }
+
+    /// Keep a finished take on disk as `takes/Tnn.wav` (32-bit float, lossless) and `takes/Tnn.json` (its
+    /// record), numbered `first` or, when that number is used already, the next unused one; returns the
+    /// number. Both files are written in full under temporary names first, then put in place without
+    /// replacing anything: a take on disk is never overwritten, and a crash leaves no half file.
+    pub fn write_new_take(&self, first: u32, take: &Take) -> anyhow::Result<u32> {
+        let takes = self.dir.join(TAKES_DIR);
+        std::fs::create_dir_all(&takes).with_context(|| format!("cannot create {}", takes.display()))?;
+        let part = |ext: &str| takes.join(format!(".take-{}-{first}.{ext}.part", std::process::id()));
+        let (wav_part, json_part) = (part("wav"), part("json"));
+        let result = (|| -> anyhow::Result<u32> {
+            let audio = AudioBuffer::new(take.audio.sample_rate, take.audio.channels.clone())?;
+            write_wav(&wav_part, &audio, WavSampleFormat::Float32)?;
+            write_bytes_atomically(&json_part, &serde_json::to_vec_pretty(&take.record)?)?;
+            let mut number = first.max(self.scan_takes().highest + 1);
+            loop {
+                let stem = self.take_stem(number);
+                let (wav, json) = (stem.with_extension("wav"), stem.with_extension("json"));
+                let placed = !json.exists()
+                    && place_new_file(&wav_part, &wav)
+                        .with_context(|| format!("cannot write {}", wav.display()))?;
+                if placed {
+                    if place_new_file(&json_part, &json)
+                        .with_context(|| format!("cannot write {}", json.display()))?
+                    {
+                        self.note_last_take_number(number)?;
+                        return Ok(number);
+                    }
+                    // Another writer took this number's record in between: the WAV just placed is ours.
+                    std::fs::remove_file(&wav).ok();
+                }
+                number += 1;
+            }
+        })();
+        std::fs::remove_file(&wav_part).ok();
+        std::fs::remove_file(&json_part).ok();
+        result
     }
 
     /// Read take `number` back.
@@ -229,8 +384,9 @@ impl Project {
         Ok(Take { audio: Waveform::new(audio.sample_rate(), audio.into_channels()), record })
     }
 
-    /// Remove a take's files for good (emptying the trash).
+    /// Remove a take's files for good (emptying the trash); its number stays used.
     pub fn delete_take(&self, number: u32) -> anyhow::Result<()> {
+        self.note_last_take_number(number)?;
         let stem = self.take_stem(number);
         for ext in ["wav", "json"] {
             let path = stem.with_extension(ext);
@@ -258,6 +414,29 @@ impl Project {
 
     pub fn clear_recovery(&self) {
         let _ = std::fs::remove_file(self.dir.join(RECOVERY_FILE));
+    }
+
+    /// Keep the renders still to do in `.queue.json` (removed when there are none).
+    pub fn write_queue(&self, renders: &[PendingRender]) -> anyhow::Result<()> {
+        let path = self.dir.join(QUEUE_FILE);
+        if renders.is_empty() {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", path.display()));
+                }
+                _ => return Ok(()),
+            }
+        }
+        write_bytes_atomically(&path, &serde_json::to_vec_pretty(renders)?)?;
+        Ok(())
+    }
+
+    /// The renders `.queue.json` holds (none when it is missing or unreadable).
+    pub fn read_queue(&self) -> Vec<PendingRender> {
+        std::fs::read_to_string(self.dir.join(QUEUE_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -353,7 +532,7 @@ mod tests {
         state.settings.pace = 2.0;
         let project = Project::create(&dir, "<speak/>", &state)?;
         let original = take(0.5);
-        project.write_take(1, &original)?;
+        assert_eq!(project.write_new_take(1, &original)?, 1);
         state.takes.push(TakeEntry {
             number: 1,
             name: "Softer".into(),
@@ -413,7 +592,7 @@ mod tests {
         let (a, b) = (temp("save-as-a"), temp("save-as-b"));
         let state = ProjectState::default();
         let project = Project::create(&a, "s", &state)?;
-        project.write_take(1, &take(0.1))?;
+        project.write_new_take(1, &take(0.1))?;
         let moved = project.save_as(&b, "s2", &state)?;
         assert_eq!(moved.read_take(1)?.audio.frames(), 4800);
         assert_eq!(Project::open(&b)?.script, "s2");
@@ -421,6 +600,76 @@ mod tests {
         assert!(moved.read_take(1).is_err());
         std::fs::remove_dir_all(&a)?;
         std::fs::remove_dir_all(&b)?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_take_write_never_replaces_a_file_and_never_reuses_a_number() -> anyhow::Result<()> {
+        let dir = temp("numbers");
+        let project = Project::create(&dir, "s", &ProjectState::default())?;
+        assert_eq!(project.write_new_take(1, &take(0.1))?, 1);
+        let first = std::fs::read(dir.join("takes/T01.wav"))?;
+        assert_eq!(project.write_new_take(1, &take(0.2))?, 2, "T01 exists: the next free number");
+        assert_eq!(std::fs::read(dir.join("takes/T01.wav"))?, first, "T01 is untouched");
+        // A record without its audio (a crash between the two files) still holds its number.
+        std::fs::write(dir.join("takes/T05.json"), "{}")?;
+        assert_eq!(project.write_new_take(3, &take(0.1))?, 6);
+        // A take deleted for good keeps its number used.
+        project.delete_take(6)?;
+        assert_eq!(project.write_new_take(1, &take(0.1))?, 7);
+        let left: Vec<String> = std::fs::read_dir(dir.join(TAKES_DIR))?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
+        assert!(!left.iter().any(|n| n.ends_with(".part")), "temporary files are gone: {left:?}");
+        assert_eq!(project.read_take(2)?.audio.frames(), 9600);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn opening_adopts_every_take_in_the_folder_and_numbers_above_them() -> anyhow::Result<()> {
+        let dir = temp("adopt");
+        let mut state = ProjectState::default();
+        let project = Project::create(&dir, "s", &state)?;
+        for n in 1..=3 {
+            project.write_new_take(n, &take(0.1))?;
+        }
+        state.takes.push(TakeEntry { name: "Kept".into(), ..TakeEntry::new(1) });
+        state.next_take = 2;
+        project.save("s", &state)?;
+        std::fs::write(dir.join("takes/T09.wav"), "half a take")?;
+        std::fs::write(dir.join("takes/.take-1-4.wav.part"), "unfinished")?;
+        let opened = Project::open(&dir)?;
+        let numbers: Vec<u32> = opened.state.takes.iter().map(|t| t.number).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        assert_eq!(opened.state.takes[0].name, "Kept", "a listed take keeps what the director set");
+        assert_eq!(opened.state.takes[2], TakeEntry::new(3));
+        assert_eq!(opened.adopted, [2, 3]);
+        assert_eq!(opened.incomplete, [dir.join("takes/T09.wav")]);
+        assert_eq!(opened.state.next_take, 10, "above the incomplete T09 too");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn the_queue_file_keeps_unfinished_renders_until_there_are_none() -> anyhow::Result<()> {
+        let dir = temp("queue");
+        let project = Project::create(&dir, "s", &ProjectState::default())?;
+        assert!(project.read_queue().is_empty());
+        let render = PendingRender {
+            script: "<speak/>".into(),
+            seed: 42,
+            pace: 1.5,
+            mode: promptbook_engine::pipeline::render::RenderMode::Generate,
+            estimator: promptbook_engine::check::EstimatorKind::Default,
+            reference: Some("anna.wav".into()),
+        };
+        project.write_queue(&[render.clone(), render.clone()])?;
+        assert_eq!(Project::open(&dir)?.queued, [render.clone(), render]);
+        project.write_queue(&[])?;
+        assert!(!dir.join(QUEUE_FILE).exists());
+        project.write_queue(&[])?;
+        std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
 

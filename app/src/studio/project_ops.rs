@@ -1,13 +1,16 @@
 //! Projects in the studio: new, open, open recent, save, save as, the recovery file and its restore
-//! offer, the save-before-closing question, and the recorder window that fills the project's `refs/`.
+//! offer, renders left queued by the last session, the save-before-closing question, file dialogs with
+//! a typed-path fallback, and the recorder window that fills the project's `refs/`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
+use promptbook_engine::pipeline::render::Take;
 
 use super::{RECOVERY_DELAY, StudioApp, WELCOME_SCRIPT};
 use crate::recorder::{RecorderEvent, RecorderPanel};
+use crate::studio::dialogs::{DialogAnswer, PathPrompt, PathPurpose};
 use crate::studio::history::History;
 use crate::studio::project::{Opened, Project, ProjectState, Recovery, scratch_dir, unix_now};
 use crate::studio::settings::RenderSettings;
@@ -63,20 +66,23 @@ impl StudioApp {
     }
 
     fn adopt(&mut self, opened: Opened) {
-        let Opened { project, state, script, recovery } = opened;
+        let Opened { project, state, script, recovery, adopted, incomplete, queued } = opened;
         self.transport.unload();
         self.selected = None;
         self.compare = None;
         self.selection = None;
         self.view = None;
+        self.renaming = None;
         self.takes.clear();
         let mut missing = Vec::new();
         for entry in &state.takes {
             match project.read_take(entry.number) {
-                Ok(take) => self.takes.restore(entry, take),
+                Ok(take) => self.takes.restore(entry, take, &project.dir),
                 Err(err) => missing.push(format!("{err:#}")),
             }
         }
+        self.queue_offer = queued;
+        self.queue_written = None;
         self.takes.reserve_numbers_below(state.next_take);
         self.apply_state(&state);
         self.replace_script(script.clone());
@@ -87,16 +93,31 @@ impl StudioApp {
         if let Err(err) = self.recent.push(&project.dir) {
             self.status = format!("Could not update the recent projects list: {err:#}");
         }
-        self.status = if missing.is_empty() {
-            format!("Opened {}", project.dir.display())
-        } else {
-            format!(
-                "Opened {}, but {} take(s) could not be read: {}",
-                project.dir.display(),
+        let mut status = format!("Opened {}", project.dir.display());
+        if !adopted.is_empty() {
+            let codes: Vec<String> = adopted.iter().map(|n| format!("T{n:02}")).collect();
+            status.push_str(&format!(
+                "; {} take(s) rendered after the last save are back: {}",
+                adopted.len(),
+                codes.join(", ")
+            ));
+        }
+        if !missing.is_empty() {
+            status.push_str(&format!(
+                "; {} take(s) could not be read: {}",
                 missing.len(),
                 missing.join("; ")
-            )
-        };
+            ));
+        }
+        if !incomplete.is_empty() {
+            let files: Vec<String> = incomplete.iter().map(|p| p.display().to_string()).collect();
+            status.push_str(&format!(
+                "; {} take file(s) lack their partner and were left as they are: {}",
+                files.len(),
+                files.join(", ")
+            ));
+        }
+        self.status = status;
         self.project = Some(project);
         self.refresh_references();
         if let Some(first) = self.takes.nth_live(0) {
@@ -139,27 +160,82 @@ impl StudioApp {
         }
     }
 
+    /// Ask for a path with the desktop's dialog; where none opens, in a text field instead.
+    pub fn ask_path(&mut self, purpose: PathPurpose) {
+        let start = self.path_start(purpose);
+        let answer = if purpose.wants_folder() {
+            self.dialogs.pick_folder(purpose.title(), start.as_deref())
+        } else {
+            let (what, extensions): (&str, &[&str]) = match purpose {
+                PathPurpose::ImportScript => ("Promptbook script", &["xml", "txt"]),
+                _ => ("Audio", &["wav", "flac", "mp3", "ogg"]),
+            };
+            self.dialogs.pick_file(purpose.title(), what, extensions, start.as_deref())
+        };
+        match answer {
+            DialogAnswer::Picked(path) => {
+                if let Err(err) = self.use_path(purpose, &path) {
+                    self.status = format!("{err:#}");
+                }
+            }
+            DialogAnswer::Cancelled => {}
+            DialogAnswer::Unavailable(why) => {
+                self.status = "No file dialog opened: type the path instead".into();
+                self.path_prompt = Some(PathPrompt::new(purpose, why, start.as_deref()));
+            }
+        }
+    }
+
+    /// Where a dialog for `purpose` starts.
+    fn path_start(&self, purpose: PathPurpose) -> Option<PathBuf> {
+        match purpose {
+            PathPurpose::ExportFolder => self.export_dialog.as_ref().map(|d| d.dir.clone()),
+            _ => self.project.as_ref().and_then(|p| p.dir.parent().map(Path::to_path_buf)),
+        }
+    }
+
+    /// Do what the chosen (or typed) path was asked for.
+    pub fn use_path(&mut self, purpose: PathPurpose, path: &Path) -> anyhow::Result<()> {
+        match purpose {
+            PathPurpose::NewProject => self.new_project_in(path),
+            PathPurpose::OpenProject => self.open_project(path),
+            PathPurpose::SaveAs => {
+                self.save_as(path).with_context(|| format!("Could not save as {}", path.display()))
+            }
+            PathPurpose::ImportScript => self.import_script(path),
+            PathPurpose::ImportReference => self.import_reference(path),
+            PathPurpose::ExportFolder => {
+                if let Some(dialog) = &mut self.export_dialog {
+                    dialog.dir = path.to_path_buf();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn path_prompt(&self) -> Option<&PathPrompt> {
+        self.path_prompt.as_ref()
+    }
+
     pub fn new_project(&mut self) {
-        let Some(dir) = self.dialogs.pick_folder("New project: choose an empty folder", None) else { return };
+        self.ask_path(PathPurpose::NewProject);
+    }
+
+    fn new_project_in(&mut self, dir: &Path) -> anyhow::Result<()> {
         let state = ProjectState {
             settings: RenderSettings { seed: self.settings.seed, ..RenderSettings::default() },
             ..ProjectState::default()
         };
-        match Project::create(&dir, WELCOME_SCRIPT, &state).and_then(|_| Project::open(&dir)) {
-            Ok(opened) => {
-                self.leave_project();
-                self.adopt(opened);
-            }
-            Err(err) => self.status = format!("No new project: {err:#}"),
-        }
+        let opened = Project::create(dir, WELCOME_SCRIPT, &state)
+            .and_then(|_| Project::open(dir))
+            .context("No new project")?;
+        self.leave_project();
+        self.adopt(opened);
+        Ok(())
     }
 
     pub fn open_project_dialog(&mut self) {
-        let start = self.project.as_ref().and_then(|p| p.dir.parent().map(Path::to_path_buf));
-        let Some(dir) = self.dialogs.pick_folder("Open project folder", start.as_deref()) else { return };
-        if let Err(err) = self.open_project(&dir) {
-            self.status = format!("{err:#}");
-        }
+        self.ask_path(PathPurpose::OpenProject);
     }
 
     /// Ctrl+S: save the project; a session without one asks where to make it.
@@ -168,10 +244,23 @@ impl StudioApp {
             self.save_as_dialog();
             return;
         };
+        let dir = project.dir.clone();
+        let unstored = self.store_missing_takes();
+        let Some(project) = &self.project else { return };
         let state = self.project_state();
         match project.save(&self.script, &state) {
+            Ok(()) if unstored.is_empty() => {
+                self.status = format!("Saved {}", dir.display());
+                self.saved = Some((self.script.clone(), state));
+                self.recovery_written = None;
+            }
             Ok(()) => {
-                self.status = format!("Saved {}", project.dir.display());
+                self.status = format!(
+                    "Saved {}, but {} take(s) are only in memory: {}",
+                    dir.display(),
+                    unstored.len(),
+                    unstored.join("; ")
+                );
                 self.saved = Some((self.script.clone(), state));
                 self.recovery_written = None;
             }
@@ -183,11 +272,45 @@ impl StudioApp {
     }
 
     pub fn save_as_dialog(&mut self) {
-        let Some(dir) = self.dialogs.pick_folder("Save project as: choose an empty folder", None) else {
-            return;
-        };
-        if let Err(err) = self.save_as(&dir) {
-            self.status = format!("Could not save as {}: {err:#}", dir.display());
+        self.ask_path(PathPurpose::SaveAs);
+    }
+
+    /// Write every take whose files are not in the current project (a write that failed, or a take that
+    /// finished while the project changed); returns what could not be written.
+    pub(super) fn store_missing_takes(&mut self) -> Vec<String> {
+        let Some(project) = self.project.clone() else { return Vec::new() };
+        let unstored: Vec<u32> = self
+            .takes
+            .all()
+            .filter(|t| t.stored_in.as_deref() != Some(project.dir.as_path()))
+            .map(|t| t.number)
+            .collect();
+        let mut failed = Vec::new();
+        for number in unstored {
+            let Some(studio_take) = self.takes.get(number) else { continue };
+            let take = Take { audio: (*studio_take.audio).clone(), record: studio_take.record.clone() };
+            match project.write_new_take(number, &take) {
+                Ok(written) => {
+                    if written != number {
+                        self.renumber_take(number, written);
+                    }
+                    if let Some(t) = self.takes.get_mut(written) {
+                        t.stored_in = Some(project.dir.clone());
+                    }
+                }
+                Err(err) => failed.push(format!("T{number:02}: {err:#}")),
+            }
+        }
+        failed
+    }
+
+    /// A take whose number turned out to be used in the project folder gets the number it was written as.
+    fn renumber_take(&mut self, from: u32, to: u32) {
+        self.takes.renumber(from, to);
+        for slot in [&mut self.selected, &mut self.compare] {
+            if *slot == Some(from) {
+                *slot = Some(to);
+            }
         }
     }
 
@@ -197,46 +320,67 @@ impl StudioApp {
         let project = match &self.project {
             Some(current) => current.save_as(dir, &self.script, &state)?,
             None => {
+                Project { dir: dir.to_path_buf() }.refuse_foreign_takes()?;
                 let project = Project::create(dir, &self.script, &state)?;
-                for take in self.takes.live().chain(self.takes.trashed()) {
+                // In number order into an empty takes/, so every take keeps its number.
+                for take in self.takes.all() {
                     let record = take.record.clone();
                     let audio = (*take.audio).clone();
-                    project.write_take(
-                        take.number,
-                        &promptbook_engine::pipeline::render::Take { audio, record },
-                    )?;
+                    let take_copy = promptbook_engine::pipeline::render::Take { audio, record };
+                    let written = project.write_new_take(take.number, &take_copy)?;
+                    anyhow::ensure!(
+                        written == take.number,
+                        "{} became T{written:02} in the new folder; nothing else was changed",
+                        take.code()
+                    );
                 }
                 project
             }
         };
         if let Some(old) = &self.project
             && old.dir != project.dir
-            && self.is_dirty()
         {
-            // The old folder keeps its last saved state.
-            old.clear_recovery();
+            if self.is_dirty() {
+                // The old folder keeps its last saved state.
+                old.clear_recovery();
+            }
+            // The queue goes along with the session.
+            let _ = old.write_queue(&[]);
+            self.queue_written = None;
+            for take in self.takes.all_mut() {
+                if take.stored_in.as_deref() == Some(old.dir.as_path()) {
+                    take.stored_in = Some(project.dir.clone());
+                }
+            }
+        }
+        if self.project.is_none() {
+            for take in self.takes.all_mut() {
+                take.stored_in = Some(project.dir.clone());
+            }
         }
         self.saved = Some((self.script.clone(), state));
         self.recovery_written = None;
         self.status = format!("Saved as {}", project.dir.display());
         let _ = self.recent.push(&project.dir);
         self.project = Some(project);
+        let unstored = self.store_missing_takes();
+        if !unstored.is_empty() {
+            self.status.push_str(&format!("; take(s) only in memory: {}", unstored.join("; ")));
+        }
         self.refresh_references();
         Ok(())
     }
 
     pub fn import_script_dialog(&mut self) {
-        let Some(path) = self.dialogs.pick_file("Import script", "Promptbook script", &["xml", "txt"], None)
-        else {
-            return;
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                self.set_script(text);
-                self.status = format!("Imported {} (Ctrl+Z takes it back)", path.display());
-            }
-            Err(err) => self.status = format!("Cannot import {}: {err}", path.display()),
-        }
+        self.ask_path(PathPurpose::ImportScript);
+    }
+
+    fn import_script(&mut self, path: &Path) -> anyhow::Result<()> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("Cannot import {}", path.display()))?;
+        self.set_script(text);
+        self.status = format!("Imported {} (Ctrl+Z takes it back)", path.display());
+        Ok(())
     }
 
     /// Take back the unsaved work the recovery file holds.
@@ -254,7 +398,7 @@ impl StudioApp {
                 && let Ok(take) = project.read_take(entry.number)
             {
                 // A take rendered after the last save: its files were written at once.
-                self.takes.restore(entry, take);
+                self.takes.restore(entry, take, &project.dir);
             }
         }
         self.takes.reserve_numbers_below(recovery.state.next_take);
@@ -324,18 +468,65 @@ impl StudioApp {
     }
 
     pub fn import_reference_dialog(&mut self) {
-        let Some(path) =
-            self.dialogs.pick_file("Import a reference voice", "Audio", &["wav", "flac", "mp3", "ogg"], None)
-        else {
-            return;
-        };
+        self.ask_path(PathPurpose::ImportReference);
+    }
+
+    fn import_reference(&mut self, path: &Path) -> anyhow::Result<()> {
         self.open_recorder();
-        if let Some(panel) = &mut self.recorder
-            && let Err(err) =
-                panel.import_file(&path).with_context(|| format!("cannot import {}", path.display()))
-        {
-            self.status = format!("{err:#}");
+        let panel = self.recorder.as_mut().context("save the session as a project first")?;
+        panel.import_file(path).with_context(|| format!("cannot import {}", path.display()))?;
+        Ok(())
+    }
+
+    /// The text field that stands in for a file dialog the desktop could not show.
+    fn path_prompt_window(&mut self, ctx: &egui::Context) {
+        let Some(mut prompt) = self.path_prompt.take() else { return };
+        let mut open = true;
+        let (mut accept, mut cancel) = (false, false);
+        egui::Window::new(prompt.purpose.title())
+            .id(egui::Id::unique("path_prompt"))
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.label(&prompt.why);
+                let what = if prompt.purpose.wants_folder() { "Folder" } else { "File" };
+                let label = ui.label(what);
+                let field = ui
+                    .add(
+                        egui::TextEdit::singleline(&mut prompt.text)
+                            .desired_width(420.0)
+                            .hint_text("/home/me/voices/scene04"),
+                    )
+                    .labelled_by(label.id);
+                if prompt.focus && crate::studio::editor::focus_can_move(ui.ctx()) {
+                    prompt.focus = false;
+                    field.request_focus();
+                }
+                if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                    accept = true;
+                }
+                if let Some(err) = &prompt.error {
+                    ui.colored_label(crate::studio::theme::ERROR, err);
+                }
+                ui.horizontal(|ui| {
+                    accept |= ui.add_enabled(prompt.path().is_some(), egui::Button::new("OK")).clicked();
+                    cancel = ui.button("Cancel").clicked();
+                });
+            });
+        if !open || cancel {
+            return;
         }
+        if accept && let Some(path) = prompt.path() {
+            match self.use_path(prompt.purpose, &path) {
+                Ok(()) => return,
+                Err(err) => {
+                    prompt.error = Some(format!("{err:#}"));
+                    prompt.focus = true;
+                }
+            }
+        }
+        self.path_prompt = Some(prompt);
     }
 
     pub(super) fn windows(&mut self, ctx: &egui::Context) {
@@ -402,6 +593,7 @@ impl StudioApp {
             }
         }
         self.export_window(ctx);
+        self.path_prompt_window(ctx);
         if let Some(mut panel) = self.recorder.take() {
             let mut open = true;
             let mut saved = None;

@@ -1,6 +1,7 @@
 //! Takes: every finished render becomes an immutable take (audio + generation record) named T01, T02, …
 //! Only the name, star and note can change; deleting moves a take to a trash that can be emptied.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use promptbook_engine::audio::AudioBuffer;
@@ -23,6 +24,8 @@ pub struct StudioTake {
     pub pyramid: PeakPyramid,
     /// BS.1770 integrated loudness; `None` for silence or takes shorter than one gate.
     pub loudness_lufs: Option<f64>,
+    /// The project folder whose `takes/` holds this take's files; `None` while it is only in memory.
+    pub stored_in: Option<PathBuf>,
 }
 
 impl StudioTake {
@@ -42,6 +45,7 @@ impl StudioTake {
             record: take.record,
             pyramid,
             loudness_lufs,
+            stored_in: None,
         }
     }
 
@@ -97,9 +101,10 @@ impl Takes {
         self.takes.sort_by_key(|t| t.number);
     }
 
-    /// Put back a take read from a project, with what the director set on it.
-    pub fn restore(&mut self, entry: &TakeEntry, take: Take) {
+    /// Put back a take read from the project in `dir`, with what the director set on it.
+    pub fn restore(&mut self, entry: &TakeEntry, take: Take, dir: &Path) {
         let mut restored = StudioTake::from_take(entry.number, take);
+        restored.stored_in = Some(dir.to_path_buf());
         restored.name.clone_from(&entry.name);
         restored.starred = entry.starred;
         restored.note.clone_from(&entry.note);
@@ -136,6 +141,27 @@ impl Takes {
     pub fn clear(&mut self) {
         self.takes.clear();
         self.next_number = 0;
+    }
+
+    /// Every take, the trash included, in number order.
+    pub fn all(&self) -> impl Iterator<Item = &StudioTake> {
+        self.takes.iter()
+    }
+
+    pub fn all_mut(&mut self) -> impl Iterator<Item = &mut StudioTake> {
+        self.takes.iter_mut()
+    }
+
+    /// Give take `from` the number `to` (its default name follows).
+    pub fn renumber(&mut self, from: u32, to: u32) {
+        if let Some(take) = self.get_mut(from) {
+            if take.name == take.code() {
+                take.name = format!("T{to:02}");
+            }
+            take.number = to;
+        }
+        self.takes.sort_by_key(|t| t.number);
+        self.next_number = self.next_number.max(to);
     }
 
     /// Takes not in the trash.

@@ -44,6 +44,9 @@ pub const ERROR: Color32 = Color32::from_rgb(0xf1, 0x4c, 0x4c);
 pub const WARNING: Color32 = Color32::from_rgb(0xe5, 0xa5, 0x0a);
 pub const OK: Color32 = Color32::from_rgb(0x4c, 0xc2, 0x6a);
 
+/// Behind the A and B marks of the two takes being compared.
+pub const AB_MARK: Color32 = Color32::from_rgb(0x2d, 0x5a, 0x88);
+
 /// Alternating fills for the chunk-plan ribbon.
 pub const CHUNK_FILLS: [Color32; 2] =
     [Color32::from_rgb(0x2d, 0x5a, 0x88), Color32::from_rgb(0x3b, 0x74, 0x6e)];

@@ -1,11 +1,21 @@
 //! The timeline's waveform: a min/max peak pyramid (so a ten-minute take draws in a few hundred
-//! rectangles at any zoom) and the painter that draws it with chunk boundaries and a playhead.
+//! rectangles at any zoom) and the painter that draws it under a time ruler, with chunk boundaries, the
+//! selection and a playhead.
 
 use egui::{Color32, Pos2, Sense, Stroke, StrokeKind, Vec2};
 use promptbook_engine::pipeline::waveform::Waveform;
 
 /// Frames summarised by one bucket of the finest level.
 const BASE_BUCKET: usize = 64;
+/// Height of the time ruler above the waveform.
+const RULER_HEIGHT: f32 = 16.0;
+/// Labelled ticks are at least this far apart.
+const RULER_LABEL_SPACING_PX: f64 = 70.0;
+/// Tick steps in seconds, fine to coarse.
+const RULER_STEPS: [f64; 20] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0,
+    300.0, 600.0, 1800.0,
+];
 
 /// Min/max peaks of the channel-wise extreme, at bucket sizes 64, 128, 256, … frames.
 #[derive(Debug, Clone, Default)]
@@ -137,14 +147,16 @@ pub fn show(ui: &mut egui::Ui, view: &TimelineView<'_>, height: f32) -> Timeline
     let width = ui.available_width().max(50.0);
     let (response, painter) = ui.allocate_painter(Vec2::new(width, height), Sense::click_and_drag());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "Timeline"));
-    let rect = response.rect;
+    let whole = response.rect;
     let visuals = ui.visuals();
-    painter.rect_filled(rect, 2.0, visuals.extreme_bg_color);
+    painter.rect_filled(whole, 2.0, visuals.extreme_bg_color);
     let rate = f64::from(view.sample_rate.max(1));
     let total_s = view.pyramid.frames() as f64 / rate;
     let (v0, v1) = (view.view.0, view.view.1.max(view.view.0 + 1e-3));
-    let x_of = |t: f64| rect.left() + ((t - v0) / (v1 - v0)) as f32 * rect.width();
-    let t_of = |x: f32| v0 + f64::from((x - rect.left()) / rect.width()) * (v1 - v0);
+    let x_of = |t: f64| whole.left() + ((t - v0) / (v1 - v0)) as f32 * whole.width();
+    let t_of = |x: f32| v0 + f64::from((x - whole.left()) / whole.width()) * (v1 - v0);
+    let (ruler, rect) = whole.split_top_bottom_at_y(whole.top() + RULER_HEIGHT.min(whole.height() / 3.0));
+    draw_ruler(&painter, ruler, (v0, v1), view.selection, visuals);
 
     let wave = Color32::from_rgb(0x5a, 0xa9, 0xe6);
     let mid = rect.center().y;
@@ -197,12 +209,12 @@ pub fn show(ui: &mut egui::Ui, view: &TimelineView<'_>, height: f32) -> Timeline
     if (v0..=v1).contains(&view.playhead_s) {
         let x = x_of(view.playhead_s);
         painter.line_segment(
-            [Pos2::new(x, rect.top()), Pos2::new(x, rect.bottom())],
+            [Pos2::new(x, whole.top()), Pos2::new(x, rect.bottom())],
             Stroke::new(2.0, Color32::WHITE),
         );
     }
     painter.rect_stroke(
-        rect,
+        whole,
         2.0,
         Stroke::new(1.0, visuals.widgets.noninteractive.bg_stroke.color),
         StrokeKind::Inside,
@@ -239,6 +251,89 @@ pub fn show(ui: &mut egui::Ui, view: &TimelineView<'_>, height: f32) -> Timeline
         }
     }
     out
+}
+
+/// Ticks with times over `ruler`; the selected span is marked on it too.
+fn draw_ruler(
+    painter: &egui::Painter,
+    ruler: egui::Rect,
+    (v0, v1): (f64, f64),
+    selection: Option<(f64, f64)>,
+    visuals: &egui::Visuals,
+) {
+    let x_of = |t: f64| ruler.left() + ((t - v0) / (v1 - v0)) as f32 * ruler.width();
+    painter.rect_filled(ruler, 0.0, visuals.faint_bg_color);
+    if let Some((a, b)) = selection {
+        let (xa, xb) = (x_of(a).max(ruler.left()), x_of(b).min(ruler.right()));
+        if xb > xa {
+            let band = egui::Rect::from_x_y_ranges(xa..=xb, ruler.y_range());
+            painter.rect_filled(band, 0.0, Color32::from_rgba_unmultiplied(0x5a, 0xa9, 0xe6, 90));
+        }
+    }
+    let step = ruler_step(v1 - v0, f64::from(ruler.width()));
+    let color = visuals.weak_text_color();
+    for (t, labelled) in ruler_ticks((v0, v1), step) {
+        let x = x_of(t);
+        let top = if labelled { ruler.top() } else { ruler.bottom() - ruler.height() * 0.35 };
+        painter.line_segment([Pos2::new(x, top), Pos2::new(x, ruler.bottom())], Stroke::new(1.0, color));
+        if labelled {
+            painter.text(
+                Pos2::new(x + 3.0, ruler.top()),
+                egui::Align2::LEFT_TOP,
+                ruler_label(t, step),
+                egui::FontId::monospace(10.0),
+                color,
+            );
+        }
+    }
+    painter.line_segment(
+        [Pos2::new(ruler.left(), ruler.bottom()), Pos2::new(ruler.right(), ruler.bottom())],
+        Stroke::new(1.0, visuals.widgets.noninteractive.bg_stroke.color),
+    );
+}
+
+/// The labelled tick step for `span_s` seconds over `width_px`: the finest that keeps labels apart.
+pub fn ruler_step(span_s: f64, width_px: f64) -> f64 {
+    let px_per_s = width_px.max(1.0) / span_s.max(1e-9);
+    RULER_STEPS.into_iter().find(|step| step * px_per_s >= RULER_LABEL_SPACING_PX).unwrap_or(3600.0)
+}
+
+/// Tick times inside `view`, five per labelled step; `true` marks the labelled ones.
+pub fn ruler_ticks((v0, v1): (f64, f64), step: f64) -> Vec<(f64, bool)> {
+    let minor = step / 5.0;
+    let first = (v0 / minor).ceil() as i64;
+    let last = (v1 / minor).floor() as i64;
+    // Multiplying before dividing keeps labelled ticks exact (15 · 1 / 5, not 15 · 0.2).
+    (first..=last).map(|i| (i as f64 * step / 5.0, i.rem_euclid(5) == 0)).collect()
+}
+
+/// `1.5 s`, `0.250 s`, `2:05`: as many decimals as the step needs, minutes past the first.
+pub fn ruler_label(t: f64, step: f64) -> String {
+    let decimals = match step {
+        s if s >= 1.0 => 0,
+        s if s >= 0.1 => 1,
+        s if s >= 0.01 => 2,
+        _ => 3,
+    };
+    let t = (t * 10f64.powi(decimals)).round() / 10f64.powi(decimals);
+    if t < 60.0 {
+        return format!("{t:.prec$} s", prec = decimals as usize);
+    }
+    let minutes = (t / 60.0).floor();
+    let seconds = t - minutes * 60.0;
+    let width = if decimals == 0 { 2 } else { 3 + decimals as usize };
+    format!("{minutes:.0}:{seconds:0width$.prec$}", prec = decimals as usize)
+}
+
+/// While playing, the view a playhead that left it pages to (it starts a little inside the left edge);
+/// `None` while the playhead is in view.
+pub fn followed(view: (f64, f64), playhead: f64, total: f64) -> Option<(f64, f64)> {
+    let (v0, v1) = view;
+    if (v0..=v1).contains(&playhead) || v1 - v0 >= total {
+        return None;
+    }
+    let width = v1 - v0;
+    Some(panned((playhead - 0.05 * width, playhead + 0.95 * width), 0.0, total))
 }
 
 /// The span `view` scaled by `factor` around `pivot`, kept inside `0..total`.

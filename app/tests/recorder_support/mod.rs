@@ -40,6 +40,18 @@ pub fn alsa_env(mic: &Path) -> Vec<(String, String)> {
     ]
 }
 
+/// True under CI (`CI` set, and not `false` or `0`): there every tool a test uses must be installed.
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Skip `test_name` because `reason` (a missing tool); under CI this fails instead, so that CI cannot pass
+/// by skipping.
+pub fn skip(test_name: &str, reason: &str) {
+    assert!(!on_ci(), "{test_name} cannot run under CI: {reason} (install the README's system packages)");
+    println!("SKIPPED {test_name}: {reason}");
+}
+
 /// `Some(reason)` when the file microphone cannot work on this machine.
 pub fn alsa_unavailable() -> Option<String> {
     if !Path::new("/usr/share/alsa/alsa.conf").exists() {
@@ -70,14 +82,14 @@ pub fn run_with_file_mic(
         return Some(PathBuf::from(std::env::var_os(DIR_ENV).expect("the parent sets the test dir")));
     }
     if let Some(reason) = alsa_unavailable() {
-        println!("SKIPPED {test_name}: {reason}");
+        skip(test_name, &reason);
         return None;
     }
     let dir = fresh_dir(test_name);
     let mic = match make_mic(&dir) {
         Ok(mic) => mic,
         Err(reason) => {
-            println!("SKIPPED {test_name}: {reason}");
+            skip(test_name, &reason);
             return None;
         }
     };

@@ -23,6 +23,8 @@ pub struct StandIn {
     pub step_delay: Duration,
     /// Panic in the sampler (a model in an unknown state).
     pub panics: bool,
+    /// Sleep per decode, standing in for the real model's long VAE + vocoder pass.
+    pub decode_delay: Duration,
 }
 
 impl AudioModel for StandIn {
@@ -34,6 +36,7 @@ impl AudioModel for StandIn {
             weight_bytes: 0,
             sample_rate: RATE,
             steps: 8,
+            load_report: Default::default(),
         }
     }
 
@@ -61,6 +64,7 @@ impl AudioModel for StandIn {
     }
 
     fn decode(&mut self, latent: &Latent) -> Result<Waveform, ModelError> {
+        std::thread::sleep(self.decode_delay);
         let seconds = *latent.data.downcast_ref::<f64>().expect("stand-in latent");
         let n = (seconds * f64::from(RATE)) as usize;
         let amp = self.amplitude;
@@ -96,7 +100,12 @@ impl ModelLoader for PanicsFirst {
     fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
         progress("stand-in", 1.0);
         self.loads += 1;
-        Ok(Box::new(StandIn { amplitude: 0.4, step_delay: Duration::ZERO, panics: self.loads == 1 }))
+        Ok(Box::new(StandIn {
+            amplitude: 0.4,
+            step_delay: Duration::ZERO,
+            decode_delay: Duration::ZERO,
+            panics: self.loads == 1,
+        }))
     }
 }
 
@@ -109,12 +118,20 @@ pub fn harness(script: &str) -> Harness<'static, StudioApp> {
 
 /// A studio with the stand-in model loaded.
 pub fn loaded(script: &str, step_delay: Duration) -> Harness<'static, StudioApp> {
+    loaded_with(script, StandIn { amplitude: 0.4, step_delay, decode_delay: Duration::ZERO, panics: false })
+}
+
+/// A studio with `model` loaded.
+pub fn loaded_with(script: &str, model: StandIn) -> Harness<'static, StudioApp> {
     let mut h = harness(script);
-    h.state_mut().load_model(Box::new(Loader(Some(StandIn { amplitude: 0.4, step_delay, panics: false }))));
-    step_until(&mut h, "the model loads", |app| {
-        matches!(app.model(), promptbook::studio::ModelState::Loaded(_))
-    });
+    load(&mut h, model);
     h
+}
+
+/// Load `model` into the studio and wait until it is ready.
+pub fn load(h: &mut Harness<'static, StudioApp>, model: StandIn) {
+    h.state_mut().load_model(Box::new(Loader(Some(model))));
+    step_until(h, "the model loads", |app| matches!(app.model(), promptbook::studio::ModelState::Loaded(_)));
 }
 
 /// Step frames until `done` holds (the engine works on its own thread), failing after 30 s.
@@ -126,4 +143,52 @@ pub fn step_until(h: &mut Harness<'static, StudioApp>, what: &str, done: impl Fn
         h.step();
     }
     h.step();
+}
+
+/// Type `text` the way a keyboard does: a key press for each character the keyboard has a key for (so
+/// Space and digits reach shortcuts if nothing holds the focus), with the character's text event.
+pub fn type_keys(h: &mut Harness<'static, StudioApp>, text: &str) {
+    for c in text.chars() {
+        let key = egui::Key::from_name(&c.to_ascii_uppercase().to_string())
+            .or((c == ' ').then_some(egui::Key::Space));
+        let press = |key, pressed| egui::Event::Key {
+            key,
+            physical_key: None,
+            pressed,
+            repeat: false,
+            modifiers: egui::Modifiers::NONE,
+        };
+        if let Some(key) = key {
+            h.event(press(key, true));
+        }
+        h.event(egui::Event::Text(c.to_string()));
+        if let Some(key) = key {
+            h.event(press(key, false));
+        }
+        h.step();
+    }
+    h.run();
+}
+
+/// Every take file (`T*.wav`, `T*.json`) in `dir` with its bytes, to tell later that none changed.
+pub fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file() && e.file_name().to_string_lossy().starts_with('T'))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+/// Every file of `before` is still there with the same bytes.
+pub fn assert_unchanged(
+    before: &std::collections::BTreeMap<String, Vec<u8>>,
+    after: &std::collections::BTreeMap<String, Vec<u8>>,
+) {
+    for (name, bytes) in before {
+        match after.get(name) {
+            None => panic!("{name} is gone"),
+            Some(now) => assert!(now == bytes, "{name} was overwritten"),
+        }
+    }
 }

@@ -13,10 +13,13 @@ pub mod wav;
 
 use std::path::PathBuf;
 
-pub use import::{SourceInfo, decode_file, import_file};
+pub use import::{
+    MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, ReadLimits, SourceInfo, decode_file, decode_file_head,
+    decode_file_with, decode_wav_bytes, import_file,
+};
 pub use reference::ReferenceUse;
 pub use resample::resample;
-pub use wav::{WavSampleFormat, read_wav, write_bytes_atomically, write_wav};
+pub use wav::{WavSampleFormat, read_wav, write_bytes_atomically, write_wav, write_wav_with_record};
 
 /// The rate the studio stores reference clips and takes at: the model's 48 kHz output rate.
 pub const ENGINE_SAMPLE_RATE: u32 = 48_000;
@@ -63,6 +66,30 @@ pub enum AudioError {
         path: PathBuf,
         /// The limit.
         max_secs: f64,
+    },
+    /// The path is a folder or a device, not a file.
+    #[error("{path} is {what}, not an audio file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// "a folder" or "not a regular file".
+        what: &'static str,
+    },
+    /// The header's sample rate is outside what any recording uses.
+    #[error("the sample rate {rate} Hz is outside 8 kHz–384 kHz; resample the file to 48 kHz first ({path})")]
+    SampleRate {
+        /// The file.
+        path: PathBuf,
+        /// What the header says.
+        rate: u32,
+    },
+    /// A sample is NaN or infinite (a broken float WAV): it would turn everything after it to noise.
+    #[error("the audio holds a NaN or infinite sample at {at_secs:.3} s; re-export the file ({path})")]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// Where the first one is.
+        at_secs: f64,
     },
     /// The file decoded but holds no samples.
     #[error("the file holds no audio ({path})")]

@@ -1,5 +1,6 @@
 //! The render pipeline: from a checked script to a take (48 kHz stereo plus its generation record).
 
+pub mod layout;
 pub mod model;
 pub mod postprocess;
 pub mod render;
@@ -7,6 +8,6 @@ pub mod scenema;
 pub mod test_model;
 pub mod waveform;
 
-pub use model::{AudioModel, Latent, ModelError, ModelInfo, TextConditioning};
+pub use model::{AudioModel, Latent, LoadReport, ModelError, ModelInfo, TextConditioning};
 pub use render::{GenerationRecord, RenderMode, RenderRequest, Take, render};
 pub use waveform::Waveform;

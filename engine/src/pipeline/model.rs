@@ -66,6 +66,18 @@ pub struct ModelInfo {
     pub sample_rate: u32,
     /// Sampler steps per chunk (8 for the distilled schedule).
     pub steps: usize,
+    /// How the files were read where they allow more than one way.
+    #[serde(default)]
+    pub load_report: LoadReport,
+}
+
+/// The load report: what the generation record says about how the checkpoints were read.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct LoadReport {
+    /// Where the reference encoder's weights and statistics came from (file and key prefix).
+    pub reference_encoder: Option<String>,
+    /// Config keys absent from the checkpoints that took ltx-core 1.0.0's default, as `section.key = value`.
+    pub config_defaults: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]

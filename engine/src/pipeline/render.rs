@@ -60,6 +60,12 @@ pub enum RenderProgress<'a> {
         step: usize,
         of: usize,
     },
+    /// Sampling of chunk `index` is done and its latent is being decoded to audio (on the real model
+    /// this takes longer than the sampler steps).
+    Decoding {
+        index: usize,
+        of: usize,
+    },
     /// A chunk's decoded audio, sent as soon as it exists (before the take is joined).
     ChunkReady {
         index: usize,
@@ -88,6 +94,10 @@ pub struct ChunkRecord {
     /// Where this chunk starts in the take, after trimming, joining and silence shortening.
     #[serde(default)]
     pub start_s: f64,
+    /// How much of the take this chunk fills (to the next chunk's start); these add up to the take's
+    /// `duration_s`, while `rendered_duration_s` is what the model made before trimming.
+    #[serde(default)]
+    pub take_duration_s: f64,
     pub reference: ReferenceSource,
     /// Latent frames of the reference (76 for a 3 s tail).
     pub reference_latent_frames: Option<usize>,
@@ -217,9 +227,19 @@ pub fn render(
             .map_err(model_error(index))?;
         let sample_ms = ms(t);
 
+        if observer(RenderProgress::Decoding { index, of }).is_break() {
+            return Err(EngineError::Cancelled);
+        }
         let t = Instant::now();
         let audio = model.decode(&latent).map_err(model_error(index))?;
         let decode_ms = ms(t);
+        // Silence trimming would quietly turn NaN audio into a near-empty take.
+        if audio.channels.iter().flatten().any(|s| !s.is_finite()) {
+            return Err(EngineError::Model {
+                chunk: index,
+                source: ModelError::Failed("the decoded audio holds NaN or infinite samples; the model's weights are damaged (run `promptbook models verify`)".into()),
+            });
+        }
         let audio = Arc::new(audio);
         if observer(RenderProgress::ChunkReady { index, of, audio: audio.clone() }).is_break() {
             return Err(EngineError::Cancelled);
@@ -233,6 +253,7 @@ pub fn render(
             planned_duration_s: *duration_s,
             rendered_duration_s: audio.duration_s(),
             start_s: 0.0,
+            take_duration_s: 0.0,
             reference: reference.as_ref().map_or(ReferenceSource::None, |(_, s)| *s),
             reference_latent_frames: reference.as_ref().map(|(l, _)| l.frames),
             latent_frames: latent.frames,
@@ -276,6 +297,11 @@ pub fn render(
         record.start_s = cuts.map_frame(start) as f64 / f64::from(joined.sample_rate);
     }
     let audio = postprocess::ensure_stereo(&joined);
+    let ends: Vec<f64> =
+        records.iter().skip(1).map(|r| r.start_s).chain(std::iter::once(audio.duration_s())).collect();
+    for (record, end) in records.iter_mut().zip(ends) {
+        record.take_duration_s = end - record.start_s;
+    }
 
     let render_seconds = started.elapsed().as_secs_f64();
     let record = GenerationRecord {

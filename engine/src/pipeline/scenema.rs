@@ -21,7 +21,9 @@ use promptbook_models::ltx::transformer::{self, X0Model};
 use promptbook_models::vocoder::{self, VocoderWithBwe};
 use promptbook_models::weights::Checkpoint;
 
-use super::model::{AudioModel, Latent, ModelError, ModelFile, ModelInfo, StepCallback, TextConditioning};
+use super::model::{
+    AudioModel, Latent, LoadReport, ModelError, ModelFile, ModelInfo, StepCallback, TextConditioning,
+};
 use super::waveform::Waveform;
 use crate::error::EngineError;
 use crate::runtime::ModelLoader;
@@ -74,15 +76,18 @@ impl DeviceKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenemaFiles {
     pub transformer: PathBuf,
-    /// `scenema-audio-pipeline.safetensors`: connector, text projection, VAE decoder, vocoder, config.
+    /// `scenema-audio-pipeline.safetensors`: connector, text projection, VAE decoder and encoder, vocoder,
+    /// config.
     pub pipeline: PathBuf,
-    pub encoder: PathBuf,
+    /// `scenema-audio-vae-encoder.safetensors`; without it the pipeline file's `audio_vae.encoder.*` is used.
+    pub encoder: Option<PathBuf>,
     /// The folder holding Gemma's `config.json`, `tokenizer.json` and shards.
     pub gemma_dir: PathBuf,
 }
 
 impl ScenemaFiles {
-    /// Find every file in `store` (INT8 transformer if present, else bf16), naming all that are missing.
+    /// Find every file in `store` (INT8 transformer if present, else bf16), naming all that are missing. The
+    /// encoder file is optional: the pipeline file holds the encoder too.
     pub fn locate(store: &Store) -> Result<Self, String> {
         let mut missing = Vec::new();
         let mut find = |name: &str| match store.path_of(name) {
@@ -94,15 +99,15 @@ impl ScenemaFiles {
         };
         let transformer = TRANSFORMER_FILES.iter().find_map(|name| store.path_of(name).ok());
         let pipeline = find(audio_vae::PIPELINE_FILE);
-        let encoder = find(audio_vae::ENCODER_FILE);
+        let encoder = store.path_of(audio_vae::ENCODER_FILE).ok();
         let gemma_config = find("config.json");
         let _ = find("tokenizer.json");
         let _ = find("model.safetensors.index.json");
         if transformer.is_none() {
             missing.insert(0, TRANSFORMER_FILES.join(" or "));
         }
-        match (transformer, pipeline, encoder, gemma_config) {
-            (Some(transformer), Some(pipeline), Some(encoder), Some(config)) if missing.is_empty() => {
+        match (transformer, pipeline, gemma_config) {
+            (Some(transformer), Some(pipeline), Some(config)) if missing.is_empty() => {
                 let gemma_dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
                 Ok(Self { transformer, pipeline, encoder, gemma_dir })
             }
@@ -147,6 +152,23 @@ pub struct ScenemaModel {
     device: Device,
     dtype: DType,
     info: ModelInfo,
+    /// Named when a stage's output is not finite.
+    files: ScenemaFiles,
+    gemma_shards: Vec<PathBuf>,
+}
+
+/// An error unless every value of `t` is finite: `x · 0` is 0 for finite `x` and NaN otherwise, so the
+/// sum is NaN exactly when something is not finite (and cannot overflow).
+fn ensure_finite(t: &Tensor, stage: &str, files: &[&Path]) -> Result<(), ModelError> {
+    let probe = (t.to_dtype(DType::F32)? * 0.0)?.sum_all()?.to_scalar::<f32>()?;
+    if probe.is_finite() {
+        return Ok(());
+    }
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    Err(ModelError::Failed(format!(
+        "the {stage} produced NaN or infinite values; its weights are damaged ({}). Run `promptbook models verify`",
+        names.join(", ")
+    )))
 }
 
 fn file_error(path: &Path, what: &str) -> impl Fn(promptbook_models::candle::Error) -> String {
@@ -188,6 +210,17 @@ impl ScenemaModel {
         progress("loading the audio transformer", 0.5);
         let transformer = transformer::load(&[&files.transformer], dtype, &device)
             .map_err(file_error(&files.transformer, "audio transformer"))?;
+        let mut config_defaults: Vec<String> = transformer
+            .velocity_model()
+            .config()
+            .defaulted
+            .iter()
+            .map(|d| format!("transformer.{d}"))
+            .collect();
+        config_defaults
+            .extend(processor.audio_connector.config().defaulted.iter().map(|d| format!("connector.{d}")));
+        config_defaults.sort();
+        config_defaults.dedup();
 
         progress("loading the audio VAE decoder and vocoder", 0.8);
         let pipeline = Arc::new(
@@ -197,17 +230,25 @@ impl ScenemaModel {
             .map_err(file_error(&files.pipeline, "audio VAE decoder"))?;
         let vocoder =
             vocoder::load(&pipeline, DType::F32, &device).map_err(file_error(&files.pipeline, "vocoder"))?;
-        let pipeline_config = pipeline.config().map_err(file_error(&files.pipeline, "config"))?;
 
         progress("loading the audio VAE encoder", 0.9);
-        let encoder_ckpt = Arc::new(
-            Checkpoint::open(&[&files.encoder]).map_err(file_error(&files.encoder, "audio VAE encoder"))?,
-        );
-        let encoder = audio_vae::load_encoder(&encoder_ckpt, pipeline_config.as_ref(), dtype, &device)
-            .map_err(file_error(&files.encoder, "audio VAE encoder"))?;
+        let encoder_ckpt = match &files.encoder {
+            Some(path) => {
+                Some(Arc::new(Checkpoint::open(&[path]).map_err(file_error(path, "audio VAE encoder"))?))
+            }
+            None => None,
+        };
+        let encoder_source = files.encoder.as_deref().unwrap_or(&files.pipeline);
+        let (encoder, encoder_origin) =
+            audio_vae::load_reference_encoder(encoder_ckpt.as_ref(), &pipeline, dtype, &device)
+                .map_err(file_error(encoder_source, "audio VAE encoder"))?;
 
         let mut model_files: Vec<ModelFile> =
-            [&files.transformer, &files.pipeline, &files.encoder].iter().map(|p| model_file(p)).collect();
+            [Some(&files.transformer), Some(&files.pipeline), files.encoder.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|p| model_file(p))
+                .collect();
         model_files.extend(gemma.weights.iter().map(|p| model_file(p)));
         model_files.push(model_file(&gemma.config));
         model_files.push(model_file(&gemma.tokenizer));
@@ -220,9 +261,22 @@ impl ScenemaModel {
             weight_bytes,
             sample_rate: vocoder.output_sample_rate(),
             steps: STEPS,
+            load_report: LoadReport { reference_encoder: Some(encoder_origin.to_string()), config_defaults },
         };
         progress("model loaded", 1.0);
-        Ok(Self { text, processor, transformer, decoder, vocoder, encoder, device, dtype, info })
+        Ok(Self {
+            text,
+            processor,
+            transformer,
+            decoder,
+            vocoder,
+            encoder,
+            device,
+            dtype,
+            info,
+            files: files.clone(),
+            gemma_shards: gemma.weights.clone(),
+        })
     }
 }
 
@@ -269,6 +323,10 @@ impl AudioModel for ScenemaModel {
 
     fn encode_text(&mut self, prompt: &str) -> Result<TextConditioning, ModelError> {
         let encoded = self.text.encode(prompt).map_err(|e| ModelError::from_message(e.to_string()))?;
+        let shards: Vec<&Path> = self.gemma_shards.iter().map(PathBuf::as_path).collect();
+        for hidden in &encoded.hidden_states {
+            ensure_finite(hidden, "Gemma 3 text encoder", &shards)?;
+        }
         let levels = encoded
             .hidden_states
             .iter()
@@ -277,6 +335,7 @@ impl AudioModel for ScenemaModel {
         let mask = encoded.attention_mask.to_device(&self.device)?;
         let features = self.processor.feature_extractor.forward_levels(&levels, &mask)?;
         let context = self.processor.audio_connector.forward(&features, &mask)?;
+        ensure_finite(&context, "audio connector", &[&self.files.pipeline])?;
         Ok(TextConditioning(Box::new(context)))
     }
 
@@ -314,12 +373,14 @@ impl AudioModel for ScenemaModel {
             }
         }
         let latent = state.generated_latent()?;
+        ensure_finite(&latent, "audio transformer", &[&self.files.transformer])?;
         Ok(Latent { frames: latent.dim(2)?, data: Box::new(latent) })
     }
 
     fn decode(&mut self, latent: &Latent) -> Result<Waveform, ModelError> {
         let latent = tensor_of(latent.data.as_ref(), "latent")?;
         let audio = audio_vae::decode_audio(&self.decoder, &self.vocoder, latent)?;
+        ensure_finite(&audio, "audio VAE decoder and vocoder", &[&self.files.pipeline])?;
         // (1, 2, N) -> two channels of N samples
         let channels = audio.squeeze(0)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
         Ok(Waveform::new(self.vocoder.output_sample_rate(), channels))
@@ -330,6 +391,10 @@ impl AudioModel for ScenemaModel {
             if audio.channel_count() > 2 { vec![audio.mono_mix()] } else { audio.channels.clone() };
         let latent =
             self.encoder.encode_reference(&channels, audio.sample_rate, MAX_REF_CAP_SECONDS, &self.device)?;
+        // The encoder file when there is one; the pipeline file holds its statistics or the whole encoder.
+        let files: Vec<&Path> =
+            self.files.encoder.iter().map(PathBuf::as_path).chain([self.files.pipeline.as_path()]).collect();
+        ensure_finite(&latent, "audio VAE encoder", &files)?;
         let latent = latent.to_dtype(self.dtype)?;
         Ok(Latent { frames: latent.dim(2)?, data: Box::new(latent) })
     }

@@ -2,6 +2,11 @@
 //! read, in the real layout (`DIR/scenema-audio/…`, `DIR/gemma-3-12b-it/…`), with the real key prefixes and
 //! `config` metadata, but at a tiny config (the `tiny` parity configs of `tools/parity/`) so that a
 //! render runs end to end on any CPU in seconds. The audio it makes is noise-like: only the plumbing is real.
+//!
+//! As in the released files, the pipeline file also holds the audio VAE encoder (`audio_vae.encoder.*`), with
+//! the same values as the encoder file, so a take is the same whichever of the two the loader reads. With
+//! [`TestModelOptions::int8`] the transformer is written as the INT8 file instead: every linear weight as
+//! `*.weight.int8` (i8, per-row absmax / 127) plus `*.weight.scale` (f32, `[out]`), the rest as stored.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -146,18 +151,89 @@ pub struct TestModel {
     pub files: Vec<(PathBuf, u64)>,
 }
 
+/// Variants of the test model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestModelOptions {
+    /// Write `scenema-audio-transformer-int8.safetensors` (the default download) instead of the bf16 file.
+    pub int8: bool,
+}
+
+/// Save the transformer in the INT8 layout (ltx-audio-spec §1.4): each 2-D `*.weight` (the linears; the
+/// scale-shift tables are not named `weight`) as `.int8` + `.scale`, everything else as f32.
+fn save_int8(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    config: &serde_json::Value,
+) -> Result<u64, TestModelError> {
+    let mut raw: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    let f32_bytes = |t: &Tensor| -> Result<Vec<u8>, TestModelError> {
+        let values = t.flatten_all()?.to_vec1::<f32>()?;
+        Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    };
+    for (name, tensor) in tensors {
+        if name.ends_with(".weight") && tensor.rank() == 2 {
+            let rows = tensor.to_vec2::<f32>()?;
+            let scales: Vec<f32> =
+                rows.iter().map(|r| r.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12) / 127.0).collect();
+            let q: Vec<u8> = rows
+                .iter()
+                .zip(&scales)
+                .flat_map(|(r, s)| r.iter().map(move |v| (v / s).round().clamp(-127.0, 127.0) as i8 as u8))
+                .collect();
+            raw.push((format!("{name}.int8"), safetensors::Dtype::I8, tensor.dims().to_vec(), q));
+            let scale_bytes = scales.iter().flat_map(|v| v.to_le_bytes()).collect();
+            raw.push((format!("{name}.scale"), safetensors::Dtype::F32, vec![scales.len()], scale_bytes));
+        } else {
+            raw.push((name.clone(), safetensors::Dtype::F32, tensor.dims().to_vec(), f32_bytes(tensor)?));
+        }
+    }
+    let views = raw
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), data)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| TestModelError::Save { path: path.to_path_buf(), message: e.to_string() })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|source| TestModelError::Io { path: parent.to_path_buf(), source })?;
+    }
+    let metadata = HashMap::from([("config".to_string(), config.to_string())]);
+    safetensors::serialize_to_file(views, Some(metadata), path)
+        .map_err(|e| TestModelError::Save { path: path.to_path_buf(), message: e.to_string() })?;
+    Ok(tensors.iter().map(|(_, t)| t.elem_count() as u64).sum())
+}
+
 /// Write a tiny random model set under `dir` (created if needed), deterministic in `seed`.
 pub fn make_test_model(dir: &Path, seed: u64) -> Result<TestModel, TestModelError> {
+    make_test_model_with(dir, seed, TestModelOptions::default())
+}
+
+/// [`make_test_model`] with a variant.
+pub fn make_test_model_with(
+    dir: &Path,
+    seed: u64,
+    options: TestModelOptions,
+) -> Result<TestModel, TestModelError> {
     let config: serde_json::Value = serde_json::from_str(CONFIG)?;
     let scenema = dir.join(SCENEMA_DIR);
     let gemma_dir = dir.join(GEMMA_DIR);
     let mut files = Vec::new();
 
-    // Transformer (bf16-variant file name; f32 values), stored under the X0 wrapper's `velocity_model.`.
+    // Transformer (f32 values), stored under the X0 wrapper's `velocity_model.`.
     let (varmap, vb) = new_varmap();
     X0Model::new(&TransformerConfig::from_json(&config)?, vb)?;
-    let path = scenema.join(TRANSFORMER_FILES[1]);
-    let params = save(&path, &randomised(&varmap, seed, str::to_string)?, Some(&config))?;
+    let tensors = randomised(&varmap, seed, str::to_string)?;
+    let (path, params) = if options.int8 {
+        let path = scenema.join(TRANSFORMER_FILES[0]);
+        let params = save_int8(&path, &tensors, &config)?;
+        (path, params)
+    } else {
+        let path = scenema.join(TRANSFORMER_FILES[1]);
+        let params = save(&path, &tensors, Some(&config))?;
+        (path, params)
+    };
     files.push((path, params));
 
     // Pipeline file: text path under the single-file prefixes, VAE decoder + statistics, vocoder + BWE.
@@ -181,15 +257,43 @@ pub fn make_test_model(dir: &Path, seed: u64) -> Result<TestModel, TestModelErro
         }
         name.to_string()
     };
-    let path = scenema.join(audio_vae::PIPELINE_FILE);
-    let params = save(&path, &randomised(&varmap, seed, rename)?, Some(&config))?;
-    files.push((path, params));
+    let mut pipeline = randomised(&varmap, seed, rename)?;
 
-    // VAE encoder: bare keys.
+    // VAE encoder, once: bare keys in its own file; the same values under `audio_vae.encoder.*` in the
+    // pipeline file; its statistics are the pipeline's (the decoder's), as the spec expects (§6.5).
     let (varmap, vb) = new_varmap();
-    AudioEncoder::new(&vae_cfg, vb)?;
+    AudioEncoder::new(&vae_cfg, vb.clone(), vb.pp("per_channel_statistics"))?;
+    let stats = |name: &str| name.strip_prefix("per_channel_statistics.").map(str::to_string);
+    let pipeline_stat = |stat: &str| {
+        let key = format!("{}.{stat}", audio_vae::STATISTICS_PREFIX);
+        pipeline.iter().find(|(n, _)| *n == key).map(|(_, t)| t.clone())
+    };
+    let mut encoder = Vec::new();
+    for (name, tensor) in randomised(&varmap, seed, str::to_string)? {
+        match stats(&name) {
+            Some(stat) => {
+                let tensor = pipeline_stat(&stat).ok_or_else(|| {
+                    TestModelError::Model(promptbook_models::candle::Error::Msg(format!(
+                        "no pipeline `{stat}`"
+                    )))
+                })?;
+                encoder.push((name, tensor));
+            }
+            None => encoder.push((name, tensor)),
+        }
+    }
+    pipeline.extend(
+        encoder
+            .iter()
+            .filter(|(name, _)| stats(name).is_none())
+            .map(|(name, t)| (format!("{}.{name}", audio_vae::PIPELINE_ENCODER_PREFIX), t.clone())),
+    );
+    pipeline.sort_by(|a, b| a.0.cmp(&b.0));
+    let path = scenema.join(audio_vae::PIPELINE_FILE);
+    let params = save(&path, &pipeline, Some(&config))?;
+    files.push((path, params));
     let path = scenema.join(audio_vae::ENCODER_FILE);
-    let params = save(&path, &randomised(&varmap, seed, str::to_string)?, Some(&config))?;
+    let params = save(&path, &encoder, Some(&config))?;
     files.push((path, params));
 
     // Gemma: config, tokenizer, index and five shards under the multimodal prefix.
@@ -227,6 +331,29 @@ mod tests {
     use super::*;
     use crate::pipeline::scenema::ScenemaFiles;
     use crate::store::{HubSettings, Manifest, Source, Store};
+
+    #[test]
+    fn int8_variant_is_the_real_layout_and_loads() {
+        let dir = std::env::temp_dir().join(format!("pb-test-model-int8-{}", std::process::id()));
+        make_test_model_with(&dir, 7, TestModelOptions { int8: true }).unwrap();
+        let scenema = dir.join(SCENEMA_DIR);
+        assert!(!scenema.join(TRANSFORMER_FILES[1]).exists());
+        let header = promptbook_models::weights::read_header(&scenema.join(TRANSFORMER_FILES[0])).unwrap();
+        let q = &header.tensors["velocity_model.transformer_blocks.0.audio_attn1.to_q.weight.int8"];
+        let scale = &header.tensors["velocity_model.transformer_blocks.0.audio_attn1.to_q.weight.scale"];
+        assert_eq!((q.dtype.as_str(), scale.dtype.as_str()), ("I8", "F32"));
+        assert_eq!(scale.shape, vec![q.shape[0]]);
+        assert!(!header.tensors.contains_key("velocity_model.transformer_blocks.0.audio_attn1.to_q.weight"));
+        // Tables and norms stay dense.
+        assert_eq!(header.tensors["velocity_model.audio_scale_shift_table"].dtype, "F32");
+        let store = Store::new(Source::ModelsDir(dir.clone()), HubSettings::from_env(), Manifest::builtin());
+        let files = ScenemaFiles::locate(&store).unwrap();
+        assert_eq!(files.transformer, scenema.join(TRANSFORMER_FILES[0]));
+        // The real loader dequantises it.
+        let device = promptbook_models::candle::Device::Cpu;
+        promptbook_models::ltx::transformer::load(&[&files.transformer], DType::F32, &device).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn every_store_file_is_written_and_deterministic() {

@@ -37,6 +37,16 @@ pub enum StoreError {
     #[error("the hub's answer for {url} is unusable: {message}; check HF_ENDPOINT")]
     Protocol { url: String, message: String },
 
+    /// The hub gave no content hash for a file, so what arrives could not be checked.
+    #[error(
+        "the hub gave no sha256 or git-sha1 hash for {file} (ETag {etag:?}), so its download cannot be verified; nothing was fetched. Run `promptbook models download --no-verify` to accept it unchecked"
+    )]
+    Unverifiable { file: String, etag: String },
+
+    /// A path inside a model folder or index points outside it.
+    #[error("{source_file} names {path:?}, which is outside {folder}; the file is damaged or hostile")]
+    OutsideFolder { source_file: String, path: String, folder: String },
+
     /// The hub cannot be reached.
     #[error(
         "cannot reach {endpoint}: {message}. Check the network connection or proxy; to use only the files already downloaded, set HF_HUB_OFFLINE=1"

@@ -134,10 +134,12 @@ impl Hub {
             url: url.clone(),
             message: format!("bad size header {size:?}"),
         })?;
-        if etag.is_empty() || etag.contains('/') || commit.is_empty() || commit.contains('/') {
+        // Both become names in the cache (`snapshots/{commit}`, `blobs/{etag}`) and the commit part of
+        // later URLs: a commit is a git sha1, an etag a plain token.
+        if !is_git_sha1(&commit) || !is_plain_token(&etag) {
             return Err(StoreError::Protocol {
                 url,
-                message: format!("bad commit {commit:?} or etag {etag:?}"),
+                message: format!("bad commit {commit:?} or etag {etag:?} (expected a 40-digit commit hash)"),
             });
         }
         Ok(RemoteFile { commit, etag, size })
@@ -276,6 +278,17 @@ impl Hub {
     }
 }
 
+/// 40 hexadecimal digits.
+fn is_git_sha1(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// 1–128 ASCII letters, digits, `-` and `_`: safe as a file name anywhere.
+fn is_plain_token(text: &str) -> bool {
+    (1..=128).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn truncate(file: &File, path: &Path) -> Result<(), StoreError> {
     file.set_len(0).map_err(|e| StoreError::io("cannot truncate", path, e))
 }
@@ -301,6 +314,18 @@ mod tests {
     fn origin_drops_the_path() {
         assert_eq!(origin("https://huggingface.co"), "https://huggingface.co");
         assert_eq!(origin("http://127.0.0.1:8080/mirror"), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn commits_and_etags_must_be_plain_names() {
+        assert!(is_git_sha1(&"ab12".repeat(10)));
+        for bad in ["..", "", "main", &"g".repeat(40), &"a".repeat(39), "../../../../etc"] {
+            assert!(!is_git_sha1(bad), "{bad}");
+        }
+        assert!(is_plain_token(&"f".repeat(64)) && is_plain_token("abc-123_x"));
+        for bad in ["..", ".", "", "a/b", "a\\b", "x.y", &"a".repeat(129)] {
+            assert!(!is_plain_token(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -200,14 +200,15 @@ impl Manifest {
                 // The README says 6.7 GB, the server log "~7.1 GB".
                 FileSize::About(67 * GB / 10),
                 Need::Always,
-                "text connectors, audio VAE decoder, vocoder + BWE, config",
+                "text connectors, audio VAE decoder and encoder, vocoder + BWE, config",
             ),
             file(
                 SCENEMA_REPO,
                 "scenema-audio-vae-encoder.safetensors",
                 FileSize::About(427 * MB / 10),
                 Need::Always,
-                "audio VAE encoder (reference voices)",
+                // Public loaders read the pipeline file's `audio_vae.encoder.*` too; Scenema downloads this one.
+                "audio VAE encoder for reference voices (without it, the pipeline file's copy is used)",
             ),
             file(
                 SCENEMA_REPO,

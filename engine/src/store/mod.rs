@@ -150,6 +150,9 @@ pub struct DownloadOptions {
     pub retry_wait: Duration,
     /// Set it to stop between two reads; the partial file is kept for the next run.
     pub cancel: CancelToken,
+    /// Accept files the hub gives no content hash for (`--no-verify`); they are then checked by
+    /// structure only.
+    pub allow_unverified: bool,
 }
 
 impl Default for DownloadOptions {
@@ -159,6 +162,7 @@ impl Default for DownloadOptions {
             retries: 5,
             retry_wait: Duration::from_secs(2),
             cancel: CancelToken::new(),
+            allow_unverified: false,
         }
     }
 }
@@ -289,6 +293,19 @@ impl Store {
         [dir.join(repo.short_name()).join(&file.file), dir.join(&file.file)].into_iter().find(|p| p.is_file())
     }
 
+    /// The transformer variant `render` would load: INT8 when its file is present, else bf16 when
+    /// that one is, else the default (INT8, what `download` fetches).
+    pub fn variant_in_use(&self) -> Variant {
+        let present = |variant: Variant| {
+            self.manifest
+                .files
+                .iter()
+                .filter(|f| f.need == Need::Variant(variant))
+                .all(|f| self.locate(f).is_some())
+        };
+        [Variant::Int8, Variant::Bf16].into_iter().find(|v| present(*v)).unwrap_or_default()
+    }
+
     /// The content hash recorded for a cached file (its blob name).
     fn recorded_digest(&self, file: &ManifestFile, path: &Path) -> Option<Digest> {
         let rc = self.repo_cache(self.repo_of(file))?;
@@ -369,7 +386,7 @@ impl Store {
             return Err(StoreError::Offline { missing });
         }
         let hub = Hub::new(&self.hub.endpoint, self.hub.token.clone());
-        let steps = self.plan(&hub, &cache_dir, &files, &present)?;
+        let steps = self.plan(&hub, &cache_dir, &files, &present, options.allow_unverified)?;
         check_disk(&cache_dir, &steps)?;
         let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
         for step in &steps {
@@ -392,6 +409,7 @@ impl Store {
         cache_dir: &Path,
         files: &[&'a ManifestFile],
         present: &[bool],
+        allow_unverified: bool,
     ) -> Result<Vec<Step<'a>>, StoreError> {
         let mut steps = Vec::new();
         for repo in &self.manifest.repos {
@@ -430,6 +448,9 @@ impl Store {
                             remote.etag
                         ),
                     });
+                }
+                if Digest::from_etag(&remote.etag).is_none() && file.sha256.is_none() && !allow_unverified {
+                    return Err(StoreError::Unverifiable { file: file.key(), etag: remote.etag });
                 }
                 let link_only = blob_is_complete(&rc, &remote)?;
                 steps.push(Step { file, repo, remote, link_only });
@@ -489,7 +510,14 @@ impl Store {
             fix: "the download was deleted; run `promptbook models download` again (if this repeats, a proxy or the server is altering the file)".into(),
         }
         };
-        match Digest::from_etag(&remote.etag) {
+        // The manifest's pin wins; else the hub's hash; else (`--no-verify`) the structure alone.
+        let digest = step
+            .file
+            .sha256
+            .as_deref()
+            .and_then(Digest::from_etag)
+            .or_else(|| Digest::from_etag(&remote.etag));
+        match digest {
             Some(digest) => {
                 let got = verify::hash_file(&partial, &digest, &key, None, &options.cancel)?;
                 if got != digest.hex() {

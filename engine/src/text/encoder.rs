@@ -25,7 +25,11 @@ impl GemmaFiles {
     pub fn in_dir(dir: &Path) -> Result<Self, TextError> {
         let index = dir.join("model.safetensors.index.json");
         let weights = if index.is_file() {
-            gemma::shard_files(&read_json(&index)?)?.into_iter().map(|f| dir.join(f)).collect()
+            let shards = gemma::shard_files(&read_json(&index)?)?;
+            if let Some(bad) = shards.iter().find(|f| !is_inside(f)) {
+                return Err(TextError::ShardOutsideFolder { index, shard: bad.clone() });
+            }
+            shards.into_iter().map(|f| dir.join(f)).collect()
         } else if dir.join("model.safetensors").is_file() {
             vec![dir.join("model.safetensors")]
         } else {
@@ -115,6 +119,12 @@ impl TextEncoder {
     }
 }
 
+/// A relative path of plain names only: no `..`, no root, no drive, so `dir.join(name)` stays in `dir`.
+fn is_inside(name: &str) -> bool {
+    let path = Path::new(name);
+    !name.is_empty() && path.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
 fn read_json(path: &Path) -> Result<serde_json::Value, TextError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| TextError::Io { path: path.to_path_buf(), source })?;
@@ -153,6 +163,25 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let err = GemmaFiles::in_dir(&dir).unwrap_err().to_string();
         assert!(err.contains("download the text encoder") && err.contains("pb-gemma-files"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn shards_outside_the_folder_are_refused() {
+        let dir = std::env::temp_dir().join(format!("pb-gemma-shards-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for shard in ["../../../outside/x.safetensors", "/etc/passwd", "sub/../../y.safetensors"] {
+            let index = serde_json::json!({"weight_map": {"model.embed_tokens.weight": shard}});
+            std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+            let err = GemmaFiles::in_dir(&dir).unwrap_err().to_string();
+            assert!(err.contains("outside the model folder") && err.contains(shard), "{err}");
+        }
+        let index = serde_json::json!({"weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors"}});
+        std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+        assert_eq!(
+            GemmaFiles::in_dir(&dir).unwrap().weights,
+            vec![dir.join("model-00001-of-00002.safetensors")]
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -37,6 +37,9 @@ pub enum TextError {
         .0.display()
     )]
     NoWeights(PathBuf),
+    /// The index names a shard outside the model folder (`..`, an absolute path).
+    #[error("{} names the shard {shard:?}, which is outside the model folder; the index is damaged or hostile", index.display())]
+    ShardOutsideFolder { index: PathBuf, shard: String },
     /// A GPU mode was requested but no GPU can be used.
     #[error("text encoder mode {0} needs a GPU, but this build or machine has none; choose a cpu-* mode")]
     NoGpu(String),

@@ -37,11 +37,21 @@ pub struct FakeFile {
     pub drops: usize,
     /// Answer 200 with the whole file even when a range is asked for.
     pub ignore_range: bool,
+    /// Advertise this ETag instead of the content hash (a hub or proxy that sends no hash).
+    pub etag_override: Option<String>,
 }
 
 impl FakeFile {
     pub fn lfs(content: Vec<u8>) -> Self {
-        FakeFile { content, lfs: true, served: None, drop_after: None, drops: 0, ignore_range: false }
+        FakeFile {
+            content,
+            lfs: true,
+            served: None,
+            drop_after: None,
+            drops: 0,
+            ignore_range: false,
+            etag_override: None,
+        }
     }
 
     pub fn git(content: Vec<u8>) -> Self {
@@ -49,6 +59,9 @@ impl FakeFile {
     }
 
     pub fn etag(&self) -> String {
+        if let Some(etag) = &self.etag_override {
+            return etag.clone();
+        }
         if self.lfs { sha256_hex(&self.content) } else { git_sha1_hex(&self.content) }
     }
 }

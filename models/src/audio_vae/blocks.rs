@@ -4,13 +4,28 @@
 //! Causal along time (dim 2): a `k x k` conv sees `k - 1` past rows (zeros before the start) and no future.
 //! The `step` methods keep those rows between calls, so feeding time in pieces equals one whole pass.
 
-use candle_core::{Module, Result, Tensor, bail};
+use candle_core::{DType, Module, Result, Tensor, bail};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+
+/// `conv.forward(x)`. candle 0.11 has no bf16 conv2d on the CPU (its im2col matmul rejects BF16); there the
+/// convolution widens to f32 and rounds its output to bf16, which is what a bf16 convolution accumulating
+/// in f32 (cuDNN, PyTorch's CPU kernels) computes.
+fn conv2d(conv: &Conv2d, x: &Tensor) -> Result<Tensor> {
+    if x.dtype() != DType::BF16 || !x.device().is_cpu() {
+        return conv.forward(x);
+    }
+    let bias = conv.bias().map(|b| b.to_dtype(DType::F32)).transpose()?;
+    let wide = Conv2d::new(conv.weight().to_dtype(DType::F32)?, bias, *conv.config());
+    wide.forward(&x.to_dtype(DType::F32)?)?.to_dtype(DType::BF16)
+}
 
 /// `PixelNorm(dim=1, eps=1e-6)`: `x / sqrt(mean_c(x²) + eps)`, no parameters.
 pub fn pixel_norm(x: &Tensor) -> Result<Tensor> {
+    // In f32, rounded once: candle's reductions sum in the input dtype.
+    let dtype = x.dtype();
+    let x = x.to_dtype(DType::F32)?;
     let rms = (x.sqr()?.mean_keepdim(1)? + 1e-6)?.sqrt()?;
-    x.broadcast_div(&rms)
+    x.broadcast_div(&rms)?.to_dtype(dtype)
 }
 
 fn pad_freq(x: &Tensor, left: usize, right: usize) -> Result<Tensor> {
@@ -40,7 +55,7 @@ impl CausalConv2d {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let x = pad_freq(x, self.freq_left, self.freq_right)?;
         let x = if self.time_pad > 0 { x.pad_with_zeros(2, self.time_pad, 0)? } else { x };
-        self.conv.forward(&x)
+        conv2d(&self.conv, &x)
     }
 
     /// Continue along time from the previous call (the first call sees zeros before it).
@@ -56,7 +71,7 @@ impl CausalConv2d {
         let joined = Tensor::cat(&[&prev, &x], 2)?;
         let rows = joined.dim(2)?;
         self.prev = Some(joined.narrow(2, rows - self.time_pad, self.time_pad)?);
-        self.conv.forward(&joined)
+        conv2d(&self.conv, &joined)
     }
 
     pub fn reset_state(&mut self) {
@@ -173,7 +188,7 @@ impl Downsample {
             bail!("downsample: input of {t} frames x {f} bins is too small");
         }
         let x = x.pad_with_zeros(3, 0, 1)?.pad_with_zeros(2, 2, 0)?;
-        self.conv.forward(&x)
+        conv2d(&self.conv, &x)
     }
 }
 

@@ -107,15 +107,12 @@ pub struct AudioEncoder {
 }
 
 impl AudioEncoder {
-    /// `vb` at the encoder root (bare keys, `per_channel_statistics.*` included). A mid-block attention in
-    /// the config is ignored: Scenema's `load_vae_encoder` replaces it with `Identity`.
-    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+    /// `vb` at the encoder root (`conv_in.*`, `down.*`, ...), `statistics_vb` at its `per_channel_statistics`
+    /// (in the encoder file both sit at the root). A mid-block attention in the config is ignored: Scenema's
+    /// `load_vae_encoder` replaces it with `Identity`.
+    pub fn new(cfg: &Config, vb: VarBuilder, statistics_vb: VarBuilder) -> Result<Self> {
         cfg.check_no_attention(true)?;
-        let statistics = PerChannelStatistics::new(
-            cfg.z_channels,
-            cfg.latent_mel_bins(),
-            vb.pp("per_channel_statistics"),
-        )?;
+        let statistics = PerChannelStatistics::new(cfg.z_channels, cfg.latent_mel_bins(), statistics_vb)?;
         let conv_in = CausalConv2d::new(cfg.in_channels, cfg.ch, 3, vb.pp("conv_in"))?;
         let levels = cfg.ch_mult.len();
         let mut down = Vec::with_capacity(levels);

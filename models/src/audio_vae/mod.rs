@@ -196,8 +196,8 @@ pub fn load_decoder(ckpt: &Arc<Checkpoint>, dtype: DType, device: &Device) -> Re
     AudioDecoder::new(&cfg, vb.pp(DECODER_PREFIX), vb.pp(STATISTICS_PREFIX))
 }
 
-/// Load the encoder from `scenema-audio-vae-encoder.safetensors` (bare keys). Its config comes from
-/// `config` (the pipeline file's metadata, as Scenema does) or, when `None`, from the file's own metadata.
+/// Load the encoder from `scenema-audio-vae-encoder.safetensors` (bare keys, statistics included). Its config
+/// comes from `config` (the pipeline file's metadata, as Scenema does) or, when `None`, from the file's own.
 pub fn load_encoder(
     ckpt: &Arc<Checkpoint>,
     config: Option<&serde_json::Value>,
@@ -208,7 +208,124 @@ pub fn load_encoder(
         Some(config) => Config::from_checkpoint_config(config)?,
         None => Config::from_checkpoint_config(&checkpoint_config(ckpt)?)?,
     };
-    AudioEncoder::new(&cfg, ckpt.var_builder(dtype, device))
+    let vb = ckpt.var_builder(dtype, device);
+    AudioEncoder::new(&cfg, vb.clone(), vb.pp("per_channel_statistics"))
+}
+
+/// Where the pipeline file keeps its copy of the encoder (ltx-core's `AudioVAE` state-dict prefix).
+pub const PIPELINE_ENCODER_PREFIX: &str = "audio_vae.encoder";
+
+/// Key prefixes an encoder file may use for the encoder weights, tried in order: bare (Scenema's file as
+/// the spec describes it), `encoder.` (an `AudioVAE` state dict with the decoder dropped), the pipeline's.
+const ENCODER_FILE_PREFIXES: [&str; 3] = ["", "encoder", PIPELINE_ENCODER_PREFIX];
+
+/// Which file and keys the reference encoder was loaded from: the generation record says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncoderOrigin {
+    /// File name of the weights (`scenema-audio-vae-encoder.safetensors` or the pipeline file).
+    pub weights_file: String,
+    /// Their key prefix (`""` for bare keys).
+    pub weights_prefix: String,
+    /// File name of the `per_channel_statistics`.
+    pub statistics_file: String,
+    /// Their key prefix (`per_channel_statistics`, `audio_vae.per_channel_statistics`, ...).
+    pub statistics_prefix: String,
+}
+
+impl std::fmt::Display for EncoderOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys =
+            |prefix: &str| if prefix.is_empty() { "bare keys".to_string() } else { format!("`{prefix}.*`") };
+        write!(
+            f,
+            "{} ({}), statistics from {} (`{}.*`)",
+            self.weights_file,
+            keys(&self.weights_prefix),
+            self.statistics_file,
+            self.statistics_prefix
+        )
+    }
+}
+
+fn file_name(ckpt: &Checkpoint) -> String {
+    ckpt.paths()
+        .iter()
+        .map(|p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
+}
+
+/// Load the reference encoder as the real files allow: from the encoder file with bare or `encoder.`-prefixed
+/// keys, its statistics from the encoder file when it has them and from the pipeline file's
+/// `audio_vae.per_channel_statistics` otherwise; without an encoder file, the pipeline's own
+/// `audio_vae.encoder.*`. The config is always the pipeline's (as Scenema loads it).
+pub fn load_reference_encoder(
+    encoder_file: Option<&Arc<Checkpoint>>,
+    pipeline: &Arc<Checkpoint>,
+    dtype: DType,
+    device: &Device,
+) -> Result<(AudioEncoder, EncoderOrigin)> {
+    let cfg = Config::from_checkpoint_config(&checkpoint_config(pipeline)?)?;
+    let probe = "conv_in.conv.weight";
+    let stats_probe = "std-of-means";
+    let (weights, weights_prefix) = match encoder_file {
+        Some(file) => {
+            let prefix =
+                ENCODER_FILE_PREFIXES.iter().find(|p| file.contains(&join(p, probe))).ok_or_else(|| {
+                    let tried: Vec<String> =
+                        ENCODER_FILE_PREFIXES.iter().map(|p| format!("`{}`", join(p, probe))).collect();
+                    candle_core::Error::Msg(format!(
+                        "{}: no audio VAE encoder weights (looked for {})",
+                        file.paths().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                        tried.join(", ")
+                    ))
+                })?;
+            (file, prefix.to_string())
+        }
+        None => {
+            if !pipeline.contains(&join(PIPELINE_ENCODER_PREFIX, probe)) {
+                bail!(
+                    "no audio VAE encoder: {ENCODER_FILE} is absent and {} has no `{}`",
+                    file_name(pipeline),
+                    join(PIPELINE_ENCODER_PREFIX, probe)
+                );
+            }
+            (pipeline, PIPELINE_ENCODER_PREFIX.to_string())
+        }
+    };
+    // The statistics: next to the weights, at the file root, or the pipeline's (the decoder's).
+    let candidates = [
+        (weights, join(&weights_prefix, "per_channel_statistics")),
+        (weights, "per_channel_statistics".to_string()),
+        (weights, STATISTICS_PREFIX.to_string()),
+        (pipeline, STATISTICS_PREFIX.to_string()),
+    ];
+    let (statistics, statistics_prefix) = candidates
+        .iter()
+        .find(|(ckpt, prefix)| ckpt.contains(&join(prefix, stats_probe)))
+        .cloned()
+        .ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "no per-channel statistics for the audio VAE encoder: neither {} nor {} has `{}`",
+                file_name(weights),
+                file_name(pipeline),
+                join(STATISTICS_PREFIX, stats_probe)
+            ))
+        })?;
+    let vb = weights.var_builder(dtype, device);
+    let vb = if weights_prefix.is_empty() { vb } else { vb.pp(&weights_prefix) };
+    let encoder = AudioEncoder::new(&cfg, vb, statistics.var_builder(dtype, device).pp(&statistics_prefix))?;
+    let origin = EncoderOrigin {
+        weights_file: file_name(weights),
+        weights_prefix,
+        statistics_file: file_name(statistics),
+        statistics_prefix,
+    };
+    Ok((encoder, origin))
 }
 
 /// Latent `(1, 8, T, 16)` -> stereo 48 kHz waveform `(1, 2, 480 (4T - 3))` (ltx-core `decode_audio`). The mel
@@ -315,6 +432,99 @@ mod tests {
                 assert!(diff <= 1e-5, "{case}: {diff}");
             }
         }
+    }
+
+    /// Rewrite the committed encoder case's file: every tensor `name` kept as `rename(name)` (`None` drops
+    /// it), raw bytes unchanged, with the `config` metadata.
+    fn rewrite_encoder(dst: &std::path::Path, rename: impl Fn(&str) -> Option<String>) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/parity/audio_vae_encoder-tiny-s0");
+        let bytes = std::fs::read(dir.join(ENCODER_FILE)).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let views: Vec<(String, safetensors::tensor::TensorView)> =
+            st.tensors().into_iter().filter_map(|(name, view)| rename(&name).map(|n| (n, view))).collect();
+        std::fs::write(dst, safetensors::serialize(views, meta.metadata().clone()).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn reference_encoder_loads_from_every_layout_the_real_files_may_have() {
+        let case_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/parity/audio_vae_encoder-tiny-s0");
+        let case = crate::parity::Case::load(&case_dir).unwrap();
+        let channels: Vec<Vec<f32>> = case.input("waveform").unwrap().to_vec2().unwrap();
+        let dir = std::env::temp_dir().join(format!("pb-encoder-layouts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let open = |name: &str| Arc::new(Checkpoint::open(&[dir.join(name)]).unwrap());
+        let is_stats = |n: &str| n.starts_with("per_channel_statistics.");
+
+        // Files as they may come: the encoder file bare (as committed), `encoder.`-prefixed without the
+        // statistics, and a pipeline file with the statistics and its own `audio_vae.encoder.*` copy.
+        rewrite_encoder(&dir.join("bare.safetensors"), |n| Some(n.to_string()));
+        rewrite_encoder(&dir.join("prefixed.safetensors"), |n| {
+            (!is_stats(n)).then(|| format!("encoder.{n}"))
+        });
+        rewrite_encoder(&dir.join("pipeline.safetensors"), |n| {
+            match n.strip_prefix("per_channel_statistics.") {
+                Some(stat) => Some(format!("{STATISTICS_PREFIX}.{stat}")),
+                None => Some(format!("{PIPELINE_ENCODER_PREFIX}.{n}")),
+            }
+        });
+        rewrite_encoder(&dir.join("pipeline-no-encoder.safetensors"), |n| {
+            n.strip_prefix("per_channel_statistics.").map(|stat| format!("{STATISTICS_PREFIX}.{stat}"))
+        });
+        let pipeline = open("pipeline.safetensors");
+        let layouts = [
+            (
+                Some(open("bare.safetensors")),
+                &pipeline,
+                ("bare.safetensors", "", "bare.safetensors", "per_channel_statistics"),
+            ),
+            (
+                Some(open("prefixed.safetensors")),
+                &pipeline,
+                ("prefixed.safetensors", "encoder", "pipeline.safetensors", STATISTICS_PREFIX),
+            ),
+            (
+                None,
+                &pipeline,
+                ("pipeline.safetensors", PIPELINE_ENCODER_PREFIX, "pipeline.safetensors", STATISTICS_PREFIX),
+            ),
+        ];
+        for (encoder_file, pipeline, (wf, wp, sf, sp)) in layouts {
+            let (enc, origin) =
+                load_reference_encoder(encoder_file.as_ref(), pipeline, DType::F32, &Device::Cpu).unwrap();
+            let want = EncoderOrigin {
+                weights_file: wf.into(),
+                weights_prefix: wp.into(),
+                statistics_file: sf.into(),
+                statistics_prefix: sp.into(),
+            };
+            assert_eq!(origin, want);
+            let latent = enc.encode_reference(&channels, 48000, 0.25, &Device::Cpu).unwrap();
+            let report = case.check("latent", &latent).unwrap();
+            assert!(report.pass, "{origin}: {report}");
+        }
+        // Nothing to load: the errors name the files and keys.
+        let err =
+            load_reference_encoder(None, &open("pipeline-no-encoder.safetensors"), DType::F32, &Device::Cpu)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains(ENCODER_FILE) && err.contains("audio_vae.encoder.conv_in.conv.weight"), "{err}");
+        let stats_only = open("pipeline-no-encoder.safetensors");
+        let err = load_reference_encoder(Some(&stats_only), &pipeline, DType::F32, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipeline-no-encoder.safetensors") && err.contains("encoder.conv_in.conv.weight"),
+            "{err}"
+        );
+        let no_stats = open("prefixed.safetensors");
+        let err = load_reference_encoder(Some(&no_stats), &no_stats, DType::F32, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("per-channel statistics") && err.contains("prefixed.safetensors"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -18,16 +18,29 @@ pub enum SincWindow {
     Kaiser { beta: f64 },
 }
 
+/// Phase tables larger than this many taps are not built: such ratios (48 017 Hz → 16 kHz reduces to
+/// 48 017 : 16 000, a 6 GB table) are evaluated tap by tap instead, which costs
+/// `~12 · max(1, orig / new)` multiply-adds per output sample whatever the rates are.
+const MAX_TABLE_TAPS: usize = 1 << 22;
+
 /// A polyphase windowed-sinc resampler between two integer rates, equal to
 /// `torchaudio.functional.resample(x, orig, new, lowpass_filter_width, rolloff, method)`.
+///
+/// Rate pairs that reduce to small integers (every rate the product uses) precompute torchaudio's
+/// kernel table. Others evaluate the same kernel formula for each output sample, so memory and time
+/// stay bounded for any pair.
 #[derive(Debug, Clone)]
 pub struct SincResampler {
     /// Rates reduced by their gcd.
     orig: usize,
     new: usize,
     width: usize,
-    /// `[new][2 * width + orig]`.
-    kernel: Vec<f64>,
+    /// `orig.min(new) · rolloff`.
+    base: f64,
+    lowpass_filter_width: f64,
+    window: SincWindow,
+    /// `[new][2 * width + orig]`, or `None` when the pair is evaluated directly.
+    kernel: Option<Vec<f64>>,
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -53,22 +66,32 @@ impl SincResampler {
         let base = orig.min(new) as f64 * rolloff;
         let lpw = lowpass_filter_width as f64;
         let width = (lpw * orig as f64 / base).ceil() as usize;
-        let taps = 2 * width + orig;
-        let mut kernel = vec![0f64; new * taps];
-        for phase in 0..new {
-            for i in 0..taps {
-                let idx = (i as f64 - width as f64) / orig as f64;
-                let t = ((-(phase as f64) / new as f64 + idx) * base).clamp(-lpw, lpw);
-                let w = match window {
-                    SincWindow::Hann => (t * std::f64::consts::PI / lpw / 2.0).cos().powi(2),
-                    SincWindow::Kaiser { beta } => {
-                        bessel_i0(beta * (1.0 - (t / lpw).powi(2)).max(0.0).sqrt()) / bessel_i0(beta)
-                    }
-                };
-                kernel[phase * taps + i] = sinc(t) * w * base / orig as f64;
+        let mut resampler = Self { orig, new, width, base, lowpass_filter_width: lpw, window, kernel: None };
+        let taps = resampler.taps();
+        if new.saturating_mul(taps) <= MAX_TABLE_TAPS {
+            let mut kernel = vec![0f64; new * taps];
+            for phase in 0..new {
+                for i in 0..taps {
+                    let idx = (i as f64 - width as f64) / orig as f64;
+                    kernel[phase * taps + i] = resampler.weight((-(phase as f64) / new as f64 + idx) * base);
+                }
             }
+            resampler.kernel = Some(kernel);
         }
-        Ok(Self { orig, new, width, kernel })
+        Ok(resampler)
+    }
+
+    /// torchaudio's kernel value at `t` (in units of the lower rate's samples, before clamping).
+    fn weight(&self, t: f64) -> f64 {
+        let lpw = self.lowpass_filter_width;
+        let t = t.clamp(-lpw, lpw);
+        let w = match self.window {
+            SincWindow::Hann => (t * std::f64::consts::PI / lpw / 2.0).cos().powi(2),
+            SincWindow::Kaiser { beta } => {
+                bessel_i0(beta * (1.0 - (t / lpw).powi(2)).max(0.0).sqrt()) / bessel_i0(beta)
+            }
+        };
+        sinc(t) * w * self.base / self.orig as f64
     }
 
     /// torchaudio's defaults: Hann window, `lowpass_filter_width = 6`, `rolloff = 0.99`.
@@ -76,9 +99,14 @@ impl SincResampler {
         Self::new(orig_hz, new_hz, 6, 0.99, SincWindow::Hann)
     }
 
+    /// Whether this pair uses the precomputed table (true for every rate the product uses).
+    pub fn uses_table(&self) -> bool {
+        self.kernel.is_some()
+    }
+
     /// `ceil(n · new / orig)`.
     pub fn output_len(&self, n: usize) -> usize {
-        (n * self.new).div_ceil(self.orig)
+        (n as u128 * self.new as u128).div_ceil(self.orig as u128) as usize
     }
 
     fn taps(&self) -> usize {
@@ -90,6 +118,7 @@ impl SincResampler {
         if self.orig == self.new {
             return x.to_vec();
         }
+        let Some(kernel) = &self.kernel else { return self.process_direct(x) };
         let taps = self.taps();
         let out_len = self.output_len(x.len());
         let mut out = Vec::with_capacity(out_len);
@@ -100,7 +129,7 @@ impl SincResampler {
                 if out.len() == out_len {
                     break 'frames;
                 }
-                let k = &self.kernel[phase * taps..(phase + 1) * taps];
+                let k = &kernel[phase * taps..(phase + 1) * taps];
                 let mut acc = 0f64;
                 for (j, &w) in k.iter().enumerate() {
                     let i = start + j as isize;
@@ -114,6 +143,28 @@ impl SincResampler {
         out
     }
 
+    /// The table's sum for output `j`, `Σ_k weight((k / orig - j / new) · base) · x[k]`, over the
+    /// inputs within the filter's reach of `j · orig / new`; exact integer offsets keep it equal to the
+    /// table path up to rounding.
+    fn process_direct(&self, x: &[f32]) -> Vec<f32> {
+        let (orig, new) = (self.orig as i128, self.new as i128);
+        let scale = self.base / (self.orig as f64 * self.new as f64);
+        (0..self.output_len(x.len()))
+            .map(|j| {
+                let j = j as i128;
+                let centre = j * orig / new;
+                let lo = (centre - self.width as i128).max(0);
+                let hi = (centre + self.width as i128 + 1).min(x.len() as i128 - 1);
+                let mut acc = 0f64;
+                for k in lo..=hi {
+                    let t = (k * new - j * orig) as f64 * scale;
+                    acc += self.weight(t) * f64::from(x[k as usize]);
+                }
+                acc as f32
+            })
+            .collect()
+    }
+
     /// Resample the last dimension of `x` (any leading shape, any device) with one strided conv1d.
     pub fn process_tensor(&self, x: &Tensor) -> Result<Tensor> {
         if self.orig == self.new {
@@ -122,16 +173,22 @@ impl SincResampler {
         let dims = x.dims().to_vec();
         let Some((&n, lead)) = dims.split_last() else { bail!("resample: scalar input") };
         let rows: usize = lead.iter().product();
+        let mut out_dims = lead.to_vec();
+        out_dims.push(self.output_len(n));
+        let Some(kernel) = &self.kernel else {
+            // Odd ratios run on the CPU: a conv1d would need the table this path avoids.
+            let flat = x.reshape((rows, n))?.to_dtype(DType::F32)?.to_device(&candle_core::Device::Cpu)?;
+            let out: Vec<f32> = flat.to_vec2::<f32>()?.iter().flat_map(|row| self.process(row)).collect();
+            return Tensor::from_vec(out, out_dims, x.device())?.to_dtype(x.dtype());
+        };
         let taps = self.taps();
-        let kernel: Vec<f32> = self.kernel.iter().map(|&v| v as f32).collect();
+        let kernel: Vec<f32> = kernel.iter().map(|&v| v as f32).collect();
         let kernel = Tensor::from_vec(kernel, (self.new, 1, taps), x.device())?.to_dtype(x.dtype())?;
         // (rows, 1, n + 2w + orig) -> (rows, new, frames) -> (rows, frames * new)
         let padded = x.reshape((rows, 1, n))?.pad_with_zeros(2, self.width, self.width + self.orig)?;
         let y = padded.conv1d(&kernel, 0, self.orig, 1, 1)?;
         let frames = y.dim(2)?;
         let y = y.transpose(1, 2)?.reshape((rows, frames * self.new))?.narrow(1, 0, self.output_len(n))?;
-        let mut out_dims = lead.to_vec();
-        out_dims.push(self.output_len(n));
         // (rows, n_out) -> (..., n_out)
         y.reshape(out_dims)
     }
@@ -366,6 +423,33 @@ mod tests {
         for (a, b) in via_conv.iter().zip(&down) {
             assert!((a - b).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn direct_evaluation_equals_the_table_and_bounds_odd_ratios() {
+        let x: Vec<f32> =
+            (0..3000).map(|n| ((0.05 * n as f64).sin() + 0.3 * (0.31 * n as f64).cos()) as f32).collect();
+        for (from, to) in
+            [(48_000, 16_000), (44_100, 16_000), (22_050, 48_000), (16_000, 24_000), (24_000, 16_000)]
+        {
+            let table = SincResampler::torchaudio_default(from, to).unwrap();
+            assert!(table.uses_table(), "{from} -> {to} keeps torchaudio's table");
+            let direct = SincResampler { kernel: None, ..table.clone() };
+            let (a, b) = (table.process(&x), direct.process(&x));
+            assert_eq!(a.len(), b.len());
+            let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-6, "{from} -> {to}: table and direct differ by {worst}");
+        }
+        // 48 017 : 16 000 would need a 6 GB table; the direct path keeps a sine's level.
+        let odd = SincResampler::torchaudio_default(48_017, 16_000).unwrap();
+        assert!(!odd.uses_table());
+        let sine: Vec<f32> = (0..48_017)
+            .map(|n| (2.0 * std::f64::consts::PI * 440.0 * n as f64 / 48_017.0).sin() as f32)
+            .collect();
+        let y = odd.process(&sine);
+        assert_eq!(y.len(), 16_000);
+        let rms = (y[1000..15_000].iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / 14_000.0).sqrt();
+        assert!((rms - 0.5f64.sqrt()).abs() < 1e-3, "rms {rms}");
     }
 
     #[test]

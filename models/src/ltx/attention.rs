@@ -114,10 +114,14 @@ impl Attention {
             None => (q, k),
         };
         let scale = 1.0 / (self.dim_head as f64).sqrt();
+        // Scores, softmax and the weighted sum in f32, as PyTorch's fused attention keeps them: bf16 logits
+        // lose 2^-8 of their magnitude, and candle's CPU softmax sums in the input dtype.
+        let dtype = q.dtype();
+        let (q, k, v) = (q.to_dtype(DType::F32)?, k.to_dtype(DType::F32)?, v.to_dtype(DType::F32)?);
         let scores = (q.matmul(&k.t()?)? * scale)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         // (b, h, t, d) -> (b, t, h, d)
-        let mut out = probs.matmul(&v)?.transpose(1, 2)?;
+        let mut out = probs.matmul(&v)?.to_dtype(dtype)?.transpose(1, 2)?;
         if let Some(gate) = &self.to_gate_logits {
             // 2·sigmoid(logits) per head, from the query-side input.
             let gates = (candle_nn::ops::sigmoid(&gate.forward(x)?)? * 2.0)?;

@@ -2,8 +2,11 @@
 //!
 //! Reference: `ltx_core/model/transformer/model_configurator.py` (`LTXModelConfigurator.from_config`) and
 //! `ltx_core/text_encoders/gemma/embeddings_connector.py` (`AudioEmbeddings1DConnectorConfigurator`). Fields
-//! carry the upstream key names; a key that is absent takes the upstream default, and a value this port
-//! does not implement is an error naming `config.transformer.<key>`.
+//! carry the upstream key names; a key that is absent takes ltx-core 1.0.0's default, listed in the config's
+//! `defaulted` (the load report), and a value this port does not implement, given or defaulted, is an error
+//! naming `config.transformer.<key>`.
+
+use std::cell::RefCell;
 
 use candle_core::{Error, Result};
 use serde_json::{Map, Value};
@@ -32,6 +35,8 @@ pub struct TransformerConfig {
     pub norm_eps: f64,
     pub rope_type: RopeType,
     pub apply_gated_attention: bool,
+    /// Keys absent from the checkpoint's config that took ltx-core 1.0.0's default, as `key = value`.
+    pub defaulted: Vec<String>,
 }
 
 impl TransformerConfig {
@@ -48,7 +53,7 @@ impl TransformerConfig {
         s.expect_bool("cross_attention_adaln", false, true)?;
         // The text projection must live in the feature extractor (FeatureExtractorV2), not the transformer.
         s.expect_bool("caption_proj_before_connector", false, true)?;
-        let cfg = Self {
+        let mut cfg = Self {
             num_layers: s.usize("num_layers", Some(48))?,
             audio_num_attention_heads: s.usize("audio_num_attention_heads", Some(32))?,
             audio_attention_head_dim: s.usize("audio_attention_head_dim", Some(64))?,
@@ -62,8 +67,10 @@ impl TransformerConfig {
             norm_eps: s.f64("norm_eps", Some(1e-6))?,
             rope_type: s.rope_type()?,
             apply_gated_attention: s.bool("apply_gated_attention", Some(false))?,
+            defaulted: Vec::new(),
         };
         s.frequencies_precision()?;
+        cfg.defaulted = s.defaulted();
         if !cfg.audio_attention_head_dim.is_multiple_of(2) {
             return Err(s.err("audio_attention_head_dim", "must be even for RoPE"));
         }
@@ -97,6 +104,8 @@ pub struct ConnectorConfig {
     pub num_learnable_registers: usize,
     /// Constructor default; the connector does not read `positional_embedding_theta`.
     pub positional_embedding_theta: f64,
+    /// Keys absent from the checkpoint's config that took ltx-core 1.0.0's default, as `key = value`.
+    pub defaulted: Vec<String>,
 }
 
 impl ConnectorConfig {
@@ -114,7 +123,7 @@ impl ConnectorConfig {
         let heads = s.usize_or("audio_connector_num_attention_heads", "connector_num_attention_heads", 30)?;
         let head_dim =
             s.usize_or("audio_connector_attention_head_dim", "connector_attention_head_dim", 128)?;
-        let cfg = Self {
+        let mut cfg = Self {
             num_attention_heads: heads,
             attention_head_dim: head_dim,
             num_layers: s.usize_or("audio_connector_num_layers", "connector_num_layers", 2)?,
@@ -123,8 +132,10 @@ impl ConnectorConfig {
             rope_type: s.rope_type()?,
             num_learnable_registers: 128,
             positional_embedding_theta: 10000.0,
+            defaulted: Vec::new(),
         };
         s.frequencies_precision()?;
+        cfg.defaulted = s.defaulted();
         if !head_dim.is_multiple_of(2) {
             return Err(s.err("audio_connector_attention_head_dim", "must be even for RoPE"));
         }
@@ -132,10 +143,12 @@ impl ConnectorConfig {
     }
 }
 
-/// One JSON object of the config, with errors that name `config.<section>.<key>`.
+/// One JSON object of the config, with errors that name `config.<section>.<key>`, recording which absent
+/// keys took their default.
 struct Section<'a> {
     name: &'static str,
     map: &'a Map<String, Value>,
+    defaulted: RefCell<Vec<String>>,
 }
 
 impl<'a> Section<'a> {
@@ -144,7 +157,19 @@ impl<'a> Section<'a> {
             .get("transformer")
             .and_then(Value::as_object)
             .ok_or_else(|| Error::Msg("config has no `transformer` object".into()))?;
-        Ok(Self { name: "transformer", map })
+        Ok(Self { name: "transformer", map, defaulted: RefCell::new(Vec::new()) })
+    }
+
+    /// The absent keys read so far that took their default, sorted, each once.
+    fn defaulted(&self) -> Vec<String> {
+        let mut keys = self.defaulted.borrow().clone();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    fn note_default(&self, key: &str, value: impl std::fmt::Display) {
+        self.defaulted.borrow_mut().push(format!("{key} = {value}"));
     }
 
     fn err(&self, key: &str, what: &str) -> Error {
@@ -165,7 +190,11 @@ impl<'a> Section<'a> {
 
     fn usize(&self, key: &str, default: Option<usize>) -> Result<usize> {
         match self.get(key) {
-            None => default.ok_or_else(|| self.missing(key)),
+            None => {
+                let value = default.ok_or_else(|| self.missing(key))?;
+                self.note_default(key, value);
+                Ok(value)
+            }
             Some(v) => match v.as_u64() {
                 Some(n) if n > 0 => Ok(n as usize),
                 _ => Err(self.found(key, "a positive integer", v)),
@@ -180,7 +209,11 @@ impl<'a> Section<'a> {
 
     fn f64(&self, key: &str, default: Option<f64>) -> Result<f64> {
         match self.get(key) {
-            None => default.ok_or_else(|| self.missing(key)),
+            None => {
+                let value = default.ok_or_else(|| self.missing(key))?;
+                self.note_default(key, value);
+                Ok(value)
+            }
             Some(v) => match v.as_f64() {
                 Some(x) if x.is_finite() && x > 0.0 => Ok(x),
                 _ => Err(self.found(key, "a positive number", v)),
@@ -190,13 +223,25 @@ impl<'a> Section<'a> {
 
     fn bool(&self, key: &str, default: Option<bool>) -> Result<bool> {
         match self.get(key) {
-            None => default.ok_or_else(|| self.missing(key)),
+            None => {
+                let value = default.ok_or_else(|| self.missing(key))?;
+                self.note_default(key, value);
+                Ok(value)
+            }
             Some(v) => v.as_bool().ok_or_else(|| self.found(key, "true or false", v)),
         }
     }
 
-    /// Error unless `key` (default `default` when absent) equals `want`.
+    /// Error unless `key` (ltx-core's `default` when absent) equals `want`.
     fn expect_bool(&self, key: &str, default: bool, want: bool) -> Result<()> {
+        if self.get(key).is_none() && default != want {
+            return Err(self.err(
+                key,
+                &format!(
+                    "missing (ltx-core 1.0.0 would default to {default}, which is not supported; only {want})"
+                ),
+            ));
+        }
         let value = self.bool(key, Some(default))?;
         if value != want {
             return Err(self.err(key, &format!("{value} is not supported (only {want})")));
@@ -206,7 +251,10 @@ impl<'a> Section<'a> {
 
     /// A one-element max-position list (audio time only, or connector token index).
     fn single_max_pos(&self, key: &str, default: f32) -> Result<f32> {
-        let Some(v) = self.get(key) else { return Ok(default) };
+        let Some(v) = self.get(key) else {
+            self.note_default(key, format!("[{default}]"));
+            return Ok(default);
+        };
         match v.as_array().map(|a| a.as_slice()) {
             Some([x]) => match x.as_f64() {
                 Some(x) if x.is_finite() && x > 0.0 => Ok(x as f32),
@@ -223,7 +271,7 @@ impl<'a> Section<'a> {
             Some(other) => Err(self.err("rope_type", &format!("`{other}` is not supported (only `split`)"))),
             None => Err(self.err(
                 "rope_type",
-                "missing (upstream would default to `interleaved`, which is not supported; LTX-2.3 uses `split`)",
+                "missing (ltx-core 1.0.0 would default to `interleaved`, which is not supported; LTX-2.3 uses `split`)",
             )),
         }
     }
@@ -235,7 +283,7 @@ impl<'a> Section<'a> {
             Some(v) => Err(self.err("frequencies_precision", &format!("{v} is not supported (only \"float64\")"))),
             None => Err(self.err(
                 "frequencies_precision",
-                "missing (upstream would use the float32 grid, which is not supported; LTX-2.3 uses \"float64\")",
+                "missing (ltx-core 1.0.0 would use the float32 grid, which is not supported; LTX-2.3 uses \"float64\")",
             )),
         }
     }
@@ -264,7 +312,11 @@ impl<'a> Section<'a> {
             ("use_middle_indices_grid", Value::Bool(true)),
         ];
         for (key, want) in constants {
-            let Some(got) = self.map.get(key) else { continue };
+            let Some(got) = self.map.get(key) else {
+                // ltx-core refuses a config without it; the only value implemented here is assumed.
+                self.note_default(key, &want);
+                continue;
+            };
             let same = match (got.as_f64(), want.as_f64()) {
                 (Some(a), Some(b)) => a == b,
                 _ => *got == want,
@@ -306,6 +358,43 @@ mod tests {
         let conn = ConnectorConfig::from_json(&tiny()).unwrap();
         assert_eq!((conn.inner_dim(), conn.num_layers, conn.num_learnable_registers), (16, 2, 128));
         assert_eq!(conn.positional_embedding_max_pos, 4096.0);
+    }
+
+    #[test]
+    fn absent_keys_take_ltx_core_defaults_and_are_reported() {
+        let mut root = tiny();
+        let t = root["transformer"].as_object_mut().unwrap();
+        for key in
+            ["num_layers", "norm_eps", "positional_embedding_theta", "audio_positional_embedding_max_pos"]
+        {
+            t.remove(key);
+        }
+        let cfg = TransformerConfig::from_json(&root).unwrap();
+        assert_eq!((cfg.num_layers, cfg.norm_eps, cfg.audio_positional_embedding_max_pos), (48, 1e-6, 20.0));
+        for note in ["num_layers = 48", "norm_eps = 0.000001", "positional_embedding_theta = 10000"] {
+            assert!(cfg.defaulted.iter().any(|d| d == note), "{note} not in {:?}", cfg.defaulted);
+        }
+        assert!(cfg.defaulted.iter().any(|d| d.starts_with("audio_positional_embedding_max_pos = [20]")));
+        // The tiny config names every key it relies on except the audio channel counts and the constants.
+        let given = TransformerConfig::from_json(&tiny()).unwrap();
+        assert!(given.defaulted.iter().all(|d| !d.starts_with("num_layers")), "{:?}", given.defaulted);
+        assert!(given.defaulted.iter().any(|d| d == "audio_in_channels = 128"), "{:?}", given.defaulted);
+
+        let mut root = tiny();
+        root["transformer"].as_object_mut().unwrap().remove("connector_num_layers");
+        let conn = ConnectorConfig::from_json(&root).unwrap();
+        assert_eq!(conn.num_layers, 2);
+        assert!(conn.defaulted.iter().any(|d| d == "connector_num_layers = 2"), "{:?}", conn.defaulted);
+
+        // Absent keys whose ltx-core default is not implemented stay errors that say so.
+        for key in
+            ["rope_type", "frequencies_precision", "cross_attention_adaln", "caption_proj_before_connector"]
+        {
+            let mut root = tiny();
+            root["transformer"].as_object_mut().unwrap().remove(key);
+            let err = TransformerConfig::from_json(&root).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("missing") && err.contains("ltx-core 1.0.0"), "{err}");
+        }
     }
 
     #[test]

@@ -128,6 +128,10 @@ impl AudioConnector {
         Ok(Self { transformer_1d_blocks, learnable_registers, cfg: cfg.clone() })
     }
 
+    pub fn config(&self) -> &ConnectorConfig {
+        &self.cfg
+    }
+
     /// Valid tokens compacted to the front in order, `registers[p mod R]` elsewhere (spec §2.5 step 1).
     /// Written as the reference's blend `flip(mask)·compacted + (1 − flip(mask))·registers`.
     pub fn replace_padded_with_registers(
@@ -240,6 +244,17 @@ pub fn load<P: AsRef<Path>>(
     device: &Device,
 ) -> Result<AudioEmbeddingsProcessor> {
     let checkpoint = Arc::new(Checkpoint::open(paths)?);
+    load_from(&checkpoint, embedding_dim, num_levels, dtype, device)
+}
+
+/// [`load`] from an opened checkpoint (a header-only one checks the layout without reading weights).
+pub fn load_from(
+    checkpoint: &Arc<Checkpoint>,
+    embedding_dim: usize,
+    num_levels: usize,
+    dtype: DType,
+    device: &Device,
+) -> Result<AudioEmbeddingsProcessor> {
     let config = checkpoint
         .config()?
         .ok_or_else(|| candle_core::Error::Msg(format!("{:?}: no `config` metadata", checkpoint.paths())))?;

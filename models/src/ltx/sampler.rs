@@ -148,8 +148,8 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
+        crate::parity::parity_error(a, b).unwrap().0
     }
 
     #[test]

@@ -332,7 +332,11 @@ pub fn to_denoised(latent: &Tensor, velocity: &Tensor, denoise_mask: &Tensor, si
 /// Memory-map the transformer file(s) (`scenema-audio-transformer[-int8].safetensors`), read the config from
 /// their metadata and build the model in `dtype`; INT8 linears are dequantised once here.
 pub fn load<P: AsRef<Path>>(paths: &[P], dtype: DType, device: &Device) -> Result<X0Model> {
-    let checkpoint = Arc::new(Checkpoint::open(paths)?);
+    load_from(&Arc::new(Checkpoint::open(paths)?), dtype, device)
+}
+
+/// [`load`] from an opened checkpoint (a header-only one checks the layout without reading weights).
+pub fn load_from(checkpoint: &Arc<Checkpoint>, dtype: DType, device: &Device) -> Result<X0Model> {
     let config = checkpoint
         .config()?
         .ok_or_else(|| candle_core::Error::Msg(format!("{:?}: no `config` metadata", checkpoint.paths())))?;

@@ -8,40 +8,89 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 
-use super::{Case, TensorReport};
+use super::{Cap, Case, Component, TensorReport};
 use crate::audio_vae::{self, AudioDecoder};
 use crate::vocoder;
 use crate::weights::Checkpoint;
 
-/// `Some(reports)` when `case` is one of this module's components.
-pub(super) fn run(case: &Case) -> candle_core::Result<Option<Vec<TensorReport>>> {
-    let reports = match case.meta.component.as_str() {
-        "audio_vae_decoder" => decoder(case)?,
-        "vocoder_bwe" => vocoder_bwe(case)?,
-        "audio_vae_encoder" => encoder(case)?,
-        _ => return Ok(None),
-    };
-    Ok(Some(reports))
-}
+const SPEC: &str = "ltx-audio-spec 8.4";
+/// See `diffusion.rs`: 3x the bf16 reference's own error against f32, the largest over the committed cases.
+const BF16: &str = "3x the bf16 reference's error vs f32, tools/parity/README.md";
+
+pub(super) const COMPONENTS: &[Component] = &[
+    Component {
+        name: "audio_vae_decoder",
+        dtype: DType::F32,
+        caps: &[Cap { tensor: "mel", max: 1e-5, source: SPEC }],
+        run: decoder,
+    },
+    Component {
+        name: "vocoder_bwe",
+        dtype: DType::F32,
+        caps: &[
+            Cap { tensor: "x16", max: 1e-4, source: SPEC },
+            Cap { tensor: "bwe_mel", max: 1e-4, source: SPEC },
+            Cap { tensor: "wave", max: 1e-4, source: SPEC },
+        ],
+        run: vocoder_bwe,
+    },
+    Component {
+        name: "audio_vae_encoder",
+        dtype: DType::F32,
+        caps: &[
+            Cap { tensor: "wav16", max: 1e-5, source: "ltx-audio-spec 8.4 (resampler)" },
+            Cap { tensor: "logmel", max: 1e-4, source: SPEC },
+            Cap { tensor: "latent", max: 1e-4, source: SPEC },
+        ],
+        run: encoder,
+    },
+    Component {
+        name: "audio_vae_decoder",
+        dtype: DType::BF16,
+        caps: &[Cap { tensor: "mel", max: 8e-2, source: BF16 }],
+        run: decoder,
+    },
+    // The vocoder computes in f32 on every device (spec §1.5, Scenema's autocast); in bf16 it is fed the
+    // decoder's bf16 mel. The f32 work on bf16-exact values leaves only accumulation-order differences.
+    Component {
+        name: "vocoder_bwe",
+        dtype: DType::BF16,
+        caps: &[
+            Cap { tensor: "x16", max: 1e-4, source: "f32 compute of a bf16 mel (spec 1.5)" },
+            Cap { tensor: "bwe_mel", max: 1e-4, source: "f32 compute of a bf16 mel (spec 1.5)" },
+            Cap { tensor: "wave", max: 1e-4, source: "f32 compute of a bf16 mel (spec 1.5)" },
+        ],
+        run: vocoder_bwe,
+    },
+    // The mel front end is f32 in both (spec §1.5): wav16 and logmel keep their f32 caps.
+    Component {
+        name: "audio_vae_encoder",
+        dtype: DType::BF16,
+        caps: &[
+            Cap { tensor: "wav16", max: 1e-5, source: "f32 front end (spec 1.5, 8.4)" },
+            Cap { tensor: "logmel", max: 1e-4, source: "f32 front end (spec 1.5, 8.4)" },
+            Cap { tensor: "latent", max: 4e-2, source: BF16 },
+        ],
+        run: encoder,
+    },
+];
 
 fn checkpoint(case: &Case) -> candle_core::Result<Arc<Checkpoint>> {
     let Some(file) = case.meta.extra["checkpoint"].as_str() else {
         candle_core::bail!("case {}: `extra.checkpoint` is missing", case.name())
     };
-    Ok(Arc::new(Checkpoint::open(&[case.dir.join(file)])?))
+    Ok(Arc::new(Checkpoint::open(&[case.weights(file)])?))
 }
 
 fn decoder(case: &Case) -> candle_core::Result<Vec<TensorReport>> {
-    let dec = audio_vae::load_decoder(&checkpoint(case)?, DType::F32, &Device::Cpu)?;
-    let latent = case.input("latent")?;
+    let dec = audio_vae::load_decoder(&checkpoint(case)?, case.dtype(), &Device::Cpu)?;
+    let latent = &case.input_as_dtype("latent")?;
     let mel = dec.decode(latent)?;
     let mut reports = vec![case.check("mel", &mel)?];
     // Streaming: the same latent in uneven pieces must give the same mel.
     let mut dec = dec;
     let stepped = decode_in_pieces(&mut dec, latent)?;
-    let mut streamed = case.check("mel", &stepped)?;
-    streamed.tensor = "mel (decode_step)".into();
-    reports.push(streamed);
+    reports.push(case.check_as("mel", "mel (decode_step)", &stepped)?);
     Ok(reports)
 }
 
@@ -59,9 +108,10 @@ fn decode_in_pieces(dec: &mut AudioDecoder, latent: &Tensor) -> candle_core::Res
     Tensor::cat(&pieces, 2)
 }
 
+/// Always f32 compute, as the engine loads it; a bf16 case feeds the mel rounded to bf16.
 fn vocoder_bwe(case: &Case) -> candle_core::Result<Vec<TensorReport>> {
     let voc = vocoder::load(&checkpoint(case)?, DType::F32, &Device::Cpu)?;
-    let out = voc.forward_parts(case.input("mel")?)?;
+    let out = voc.forward_parts(&case.input_as_dtype("mel")?.to_dtype(voc.dtype())?)?;
     Ok(vec![
         case.check("x16", &out.x16)?,
         case.check("bwe_mel", &out.bwe_mel)?,
@@ -71,7 +121,7 @@ fn vocoder_bwe(case: &Case) -> candle_core::Result<Vec<TensorReport>> {
 
 fn encoder(case: &Case) -> candle_core::Result<Vec<TensorReport>> {
     let ckpt = checkpoint(case)?;
-    let enc = audio_vae::load_encoder(&ckpt, None, DType::F32, &Device::Cpu)?;
+    let enc = audio_vae::load_encoder(&ckpt, None, case.dtype(), &Device::Cpu)?;
     let waveform = case.input("waveform")?;
     let sample_rate = case.meta.extra["sample_rate"].as_u64().unwrap_or(16000) as u32;
     let max_seconds = case.meta.extra["max_seconds"].as_f64().unwrap_or(audio_vae::MAX_REF_CAP_SECONDS);

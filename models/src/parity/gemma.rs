@@ -3,37 +3,49 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use candle_core::{Device, Error, Result};
+use candle_core::{DType, Device, Error, Result};
 
-use super::{Case, TensorReport};
+use super::{Cap, Case, Component, TensorReport};
 use crate::gemma::{self, Config, MemoryMode};
 use crate::weights::Checkpoint;
 
-/// `Some(reports)` when `case` is one of this module's components.
-pub(super) fn run(case: &Case) -> Result<Option<Vec<TensorReport>>> {
-    match case.meta.component.as_str() {
-        "gemma-text" => text(case).map(Some),
-        _ => Ok(None),
-    }
-}
+pub(super) const COMPONENTS: &[Component] = &[
+    Component {
+        name: "gemma-text",
+        dtype: DType::F32,
+        caps: &[Cap { tensor: "hs.*", max: 1e-4, source: "ltx-audio-spec 8.4 (Gemma hidden states, tiny)" }],
+        run: text,
+    },
+    Component {
+        name: "gemma-text",
+        dtype: DType::BF16,
+        caps: &[Cap {
+            tensor: "hs.*",
+            max: 4e-2,
+            source: "3x the bf16 reference's error vs f32, tools/parity/README.md",
+        }],
+        run: text,
+    },
+];
 
 fn read_json(case: &Case, key: &str) -> Result<serde_json::Value> {
     let name = case.meta.extra[key]
         .as_str()
         .ok_or_else(|| Error::Msg(format!("case {}: `extra.{key}` is missing", case.name())))?;
-    let path = case.dir.join(name);
+    let path = case.weights(name);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::Msg(format!("{}: {e}", path.display())))?;
     serde_json::from_str(&text).map_err(|e| Error::Msg(format!("{}: {e}", path.display())))
 }
 
-/// Real file layout (hub `config.json`, sharded index, multimodal key prefixes), f32 on the CPU; every hidden
-/// state compared.
+/// Real file layout (hub `config.json`, sharded index, multimodal key prefixes), f32 or bf16 on the CPU;
+/// every hidden state compared.
 fn text(case: &Case) -> Result<Vec<TensorReport>> {
     let cfg = Config::from_hub_json(&read_json(case, "config_file")?)?;
     let shards = gemma::shard_files(&read_json(case, "index_file")?)?;
-    let paths: Vec<PathBuf> = shards.iter().map(|f| case.dir.join(f)).collect();
+    let paths: Vec<PathBuf> = shards.iter().map(|f| case.weights(f)).collect();
     let checkpoint = Arc::new(Checkpoint::open(&paths)?);
-    let model = gemma::load(&cfg, &checkpoint, MemoryMode::CPU_F32, &Device::Cpu)?;
+    let mode = if case.dtype() == DType::BF16 { MemoryMode::CPU_BF16 } else { MemoryMode::CPU_F32 };
+    let model = gemma::load(&cfg, &checkpoint, mode, &Device::Cpu)?;
     let states = model.forward_hidden_states(case.input("input_ids")?, case.input("attention_mask")?)?;
     if case.expected.len() != states.len() {
         candle_core::bail!(

@@ -6,18 +6,23 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Error, Result, Tensor};
 
-use super::{Case, TensorReport};
+use super::{Cap, Case, Component, TensorReport};
 use crate::gemma::{self, Config, MemoryMode};
 use crate::ltx::connector;
 use crate::weights::Checkpoint;
 
-/// `Some(reports)` when `case` is one of this module's components.
-pub(super) fn run(case: &Case) -> Result<Option<Vec<TensorReport>>> {
-    match case.meta.component.as_str() {
-        "text_chain" => text_chain(case).map(Some),
-        _ => Ok(None),
-    }
-}
+/// Gemma's 1e-4 (spec §8.4) carries through the feature extractor and connector.
+const CHAIN: &str = "ltx-audio-spec 8.4 (Gemma hidden states feed both)";
+
+pub(super) const COMPONENTS: &[Component] = &[Component {
+    name: "text_chain",
+    dtype: DType::F32,
+    caps: &[
+        Cap { tensor: "features", max: 1e-4, source: CHAIN },
+        Cap { tensor: "audio_encoding", max: 1e-4, source: CHAIN },
+    ],
+    run: text_chain,
+}];
 
 fn extra_str<'a>(case: &'a Case, pointer: &str) -> Result<&'a str> {
     case.meta.extra.pointer(pointer).and_then(|v| v.as_str()).ok_or_else(|| {
@@ -26,7 +31,7 @@ fn extra_str<'a>(case: &'a Case, pointer: &str) -> Result<&'a str> {
 }
 
 fn read_json(case: &Case, pointer: &str) -> Result<serde_json::Value> {
-    let path = case.dir.join(extra_str(case, pointer)?);
+    let path = case.weights(extra_str(case, pointer)?);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::Msg(format!("{}: {e}", path.display())))?;
     serde_json::from_str(&text).map_err(|e| Error::Msg(format!("{}: {e}", path.display())))
 }
@@ -36,11 +41,11 @@ fn read_json(case: &Case, pointer: &str) -> Result<serde_json::Value> {
 fn text_chain(case: &Case) -> Result<Vec<TensorReport>> {
     let cfg = Config::from_hub_json(&read_json(case, "/config_file")?)?;
     let shards = gemma::shard_files(&read_json(case, "/index_file")?)?;
-    let paths: Vec<PathBuf> = shards.iter().map(|f| case.dir.join(f)).collect();
+    let paths: Vec<PathBuf> = shards.iter().map(|f| case.weights(f)).collect();
     let checkpoint = Arc::new(Checkpoint::open(&paths)?);
     let model = gemma::load(&cfg, &checkpoint, MemoryMode::CPU_F32, &Device::Cpu)?;
     let processor = connector::load(
-        &[case.dir.join(extra_str(case, "/files/pipeline")?)],
+        &[case.weights(extra_str(case, "/files/pipeline")?)],
         cfg.hidden_size,
         cfg.num_hidden_states(),
         DType::F32,

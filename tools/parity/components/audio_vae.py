@@ -21,6 +21,11 @@ Components (one case directory each):
   audio_vae_decoder  latent (1, 8, T, 16) -> log-mel (1, 2, 4T-3, 64)
   vocoder_bwe        log-mel (1, 2, M, 64) -> 16 kHz `x16`, BWE log-mel `bwe_mel`, 48 kHz `wave`
   audio_vae_encoder  waveform (C, N) at `ref_sample_rate` -> `wav16` (1, 2, N16), `logmel`, `latent`
+
+Each also has a bf16 case (`dtype="bf16"`, see `common.reuse_base`), as production runs it (spec §1.5): the
+decoder and the encoder network in bf16 (the encoder's mel front end stays f32, `encode_audio` casts its
+output); the vocoder + BWE computes in f32 on the decoder's bf16 mel, as Scenema's autocast does ([V]; 1.0.0
+would compute in the weights' dtype, which no front end runs).
 """
 
 import copy
@@ -191,7 +196,11 @@ def _bf16_state(state: dict, prefix: str) -> dict:
     return {prefix + k: v.detach().to(torch.bfloat16) for k, v in state.items()}
 
 
-def build_decoder(config: dict, seed: int, out: pathlib.Path) -> None:
+def _reference_dtype(dtype: str) -> torch.dtype:
+    return {"f32": torch.float32, "bf16": torch.bfloat16}[dtype]
+
+
+def build_decoder(config: dict, seed: int, out: pathlib.Path, dtype: str = "f32") -> None:
     secs = sections(config)
     ckpt_config = _checkpoint_config(secs)
     gen = torch.Generator().manual_seed(seed)
@@ -202,8 +211,9 @@ def build_decoder(config: dict, seed: int, out: pathlib.Path) -> None:
     decoder.eval()
 
     latent = torch.randn(1, LATENT_CHANNELS, secs["case"]["latent_frames"], LATENT_MEL_BINS, generator=gen)
+    ref_dtype = _reference_dtype(dtype)
     with torch.no_grad():
-        mel = decoder(latent)
+        mel = copy.deepcopy(decoder).to(ref_dtype)(latent.to(ref_dtype))
 
     state = decoder.state_dict()
     stats = {k.removeprefix("per_channel_statistics."): v for k, v in state.items() if k.startswith("per_channel_statistics.")}
@@ -217,7 +227,7 @@ def build_decoder(config: dict, seed: int, out: pathlib.Path) -> None:
         seed=seed,
         inputs={"latent": latent},
         expected={"mel": mel},
-        tolerance=1e-4,
+        tolerance=1e-5,
         extra={"checkpoint": PIPELINE_AUDIO_FILE},
     )
 
@@ -239,7 +249,7 @@ def _mel_stft_buffers(vocoder, bwe_cfg: dict, gen: torch.Generator) -> None:
     stft.get_buffer("mel_basis").copy_(torch.rand(bwe_cfg["num_mels"], n_freqs, generator=gen) * (2.0 / n_freqs))
 
 
-def build_vocoder(config: dict, seed: int, out: pathlib.Path) -> None:
+def build_vocoder(config: dict, seed: int, out: pathlib.Path, dtype: str = "f32") -> None:
     secs = sections(config)
     ckpt_config = _checkpoint_config(secs)
     gen = torch.Generator().manual_seed(seed)
@@ -254,10 +264,12 @@ def build_vocoder(config: dict, seed: int, out: pathlib.Path) -> None:
     vocoder.eval()
 
     mel = torch.randn(1, 2, secs["case"]["mel_frames"], 64, generator=gen) * 1.5 - 3.0
+    # f32 compute in both dtypes; a bf16 case feeds the mel as the bf16 decoder hands it over.
+    mel_in = mel.to(_reference_dtype(dtype)).float()
     with torch.no_grad():
-        x16 = vocoder.vocoder(mel)
+        x16 = vocoder.vocoder(mel_in)
         bwe_mel = vocoder._compute_mel(x16).transpose(2, 3)
-        wave = vocoder(mel)
+        wave = vocoder(mel_in)
     peak = max(x16.abs().max().item(), wave.abs().max().item())
     if peak >= 1.0:
         raise SystemExit(f"vocoder case reaches the [-1, 1] clamp (peak {peak:.3f}); lower the init")
@@ -276,7 +288,7 @@ def build_vocoder(config: dict, seed: int, out: pathlib.Path) -> None:
     )
 
 
-def build_encoder(config: dict, seed: int, out: pathlib.Path) -> None:
+def build_encoder(config: dict, seed: int, out: pathlib.Path, dtype: str = "f32") -> None:
     secs = sections(config)
     case = secs["case"]
     ckpt_config = _checkpoint_config(secs)
@@ -318,7 +330,8 @@ def build_encoder(config: dict, seed: int, out: pathlib.Path) -> None:
             n_fft=encoder.n_fft,
         )
         logmel = processor.waveform_to_mel(audio)
-        latent = encode_audio(audio, encoder, processor)
+        # `encode_audio` casts the f32 log-mel to the encoder's dtype.
+        latent = encode_audio(audio, copy.deepcopy(encoder).to(_reference_dtype(dtype)), processor)
 
     weights = _bf16_state(encoder.state_dict(), "")
     common.save_checkpoint(out / ENCODER_FILE, weights, ckpt_config)
@@ -332,6 +345,8 @@ def build_encoder(config: dict, seed: int, out: pathlib.Path) -> None:
         tolerance=1e-4,
         tolerances={"wav16": 1e-5, "logmel": 1e-5},
         extra={"checkpoint": ENCODER_FILE, "sample_rate": sample_rate, "max_seconds": case["max_seconds"]},
+        # The f32 front end is the same in both: the f32 case's tolerances.
+        bf16_fixed={"wav16": 1e-5, "logmel": 1e-5},
     )
 
 

@@ -17,6 +17,10 @@ Components (one case directory each):
   transformer_int8  the same from an INT8 checkpoint (`*.weight.int8` + `*.weight.scale`, §1.4)
   sampler           8 distilled Euler steps from injected noise, without and with a reference latent
   connector         feature extractor + audio embeddings connector from given Gemma hidden states
+
+Each also has a bf16 case (`dtype="bf16"`, see `common.reuse_base`): the same weights and inputs, the
+reference module cast to bf16, latents / context / hidden states fed in bf16, the denoise mask, σ and
+positions in f32, as the production pipeline runs them (spec §1.5).
 """
 
 import contextlib
@@ -296,7 +300,11 @@ def _modality(latent, mask, sigma, positions, context):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _transformer_case(config: dict, seed: int, out: pathlib.Path, int8: bool) -> None:
+def _reference_dtype(dtype: str) -> torch.dtype:
+    return {"f32": torch.float32, "bf16": torch.bfloat16}[dtype]
+
+
+def _transformer_case(config: dict, seed: int, out: pathlib.Path, int8: bool, dtype: str = "f32") -> None:
     sections = _sections(config)
     tcfg = sections["transformer"]
     x0model = _build_transformer(sections)
@@ -316,6 +324,9 @@ def _transformer_case(config: dict, seed: int, out: pathlib.Path, int8: bool) ->
     positions = _positions(n)
     sigmas = [0.99375, 0.421875]
 
+    ref_dtype = _reference_dtype(dtype)
+    x0model = copy.deepcopy(x0model).to(ref_dtype)
+    latent_in, context_in = latent.to(ref_dtype), context.to(ref_dtype)
     expected = {"positions": positions}
     velocity_model = x0model.velocity_model
     captured = {}
@@ -323,7 +334,7 @@ def _transformer_case(config: dict, seed: int, out: pathlib.Path, int8: bool) ->
     with torch.no_grad(), _audio_only_blocks():
         for i, s in enumerate(sigmas):
             sigma = torch.tensor(s, dtype=torch.float32)
-            modality = _modality(latent, mask, sigma, positions, context)
+            modality = _modality(latent_in, mask, sigma, positions, context_in)
             if i == 0:
                 args = velocity_model.audio_args_preprocessor.prepare(modality, None)
                 cos, sin = args.positional_embeddings
@@ -332,7 +343,7 @@ def _transformer_case(config: dict, seed: int, out: pathlib.Path, int8: bool) ->
             expected[f"velocity_{i}"] = captured["v"]
             expected[f"x0_{i}"] = x0
             # Reference tokens (τ = 0) come back unchanged.
-            assert torch.equal(x0[:, :t_ref], latent[:, :t_ref])
+            assert torch.equal(x0[:, :t_ref], latent_in[:, :t_ref])
     hook.remove()
 
     tol = {"positions": 0.0, "rope_cos": 1e-6, "rope_sin": 1e-6}
@@ -349,18 +360,20 @@ def _transformer_case(config: dict, seed: int, out: pathlib.Path, int8: bool) ->
         tolerance=TOL_X0,
         tolerances=tol,
         extra={"files": {"transformer": file_name}, "sigmas": sigmas, "ref_frames": t_ref},
+        # f32 positions; RoPE tables computed in f32 and rounded: one bf16 ulp at 1.
+        bf16_fixed={"positions": 0.0, "rope_cos": 2.0**-7, "rope_sin": 2.0**-7},
     )
 
 
-def build_transformer(config: dict, seed: int, out: pathlib.Path) -> None:
-    _transformer_case(config, seed, out, int8=False)
+def build_transformer(config: dict, seed: int, out: pathlib.Path, dtype: str = "f32") -> None:
+    _transformer_case(config, seed, out, int8=False, dtype=dtype)
 
 
-def build_transformer_int8(config: dict, seed: int, out: pathlib.Path) -> None:
-    _transformer_case(config, seed, out, int8=True)
+def build_transformer_int8(config: dict, seed: int, out: pathlib.Path, dtype: str = "f32") -> None:
+    _transformer_case(config, seed, out, int8=True, dtype=dtype)
 
 
-def _sample(x0model, noise_tokens, context, ref_tokens):
+def _sample(x0model, noise_tokens, context, ref_tokens, dtype=torch.float32):
     """The distilled 8-step loop for audio alone, as Scenema drives it (spec §3.4, §5): reference tokens
     prepended clean with mask 0, positions over the combined length, Euler steps, reference stripped."""
     t_gen = noise_tokens.shape[1]
@@ -369,14 +382,14 @@ def _sample(x0model, noise_tokens, context, ref_tokens):
         patchifier=AudioPatchifier(patch_size=1),
         target_shape=AudioLatentShape(batch=1, channels=8, frames=t_ref + t_gen, mel_bins=16),
     )
-    state = tools.create_initial_state(device="cpu", dtype=torch.float32)
+    state = tools.create_initial_state(device="cpu", dtype=dtype)
     if ref_tokens is not None:
         init = torch.cat([ref_tokens, torch.zeros_like(noise_tokens)], dim=1)
         mask = torch.cat([torch.zeros(1, t_ref, 1), torch.ones(1, t_gen, 1)], dim=1)
         state = dataclasses.replace(state, latent=init, clean_latent=init.clone(), denoise_mask=mask)
     # GaussianNoiser with the noise injected: noise * mask + latent * (1 - mask).
-    full_noise = torch.cat([torch.zeros(1, t_ref, 128), noise_tokens], dim=1)
-    latent = (full_noise * state.denoise_mask + state.latent * (1 - state.denoise_mask)).to(torch.float32)
+    full_noise = torch.cat([torch.zeros(1, t_ref, 128, dtype=dtype), noise_tokens], dim=1)
+    latent = (full_noise * state.denoise_mask + state.latent * (1 - state.denoise_mask)).to(dtype)
     state = dataclasses.replace(state, latent=latent)
 
     sigmas = torch.tensor(DISTILLED_SIGMA_VALUES, dtype=torch.float32)
@@ -397,7 +410,7 @@ def _sample(x0model, noise_tokens, context, ref_tokens):
     return AudioPatchifier(patch_size=1).unpatchify(gen, output_shape=target), state.positions
 
 
-def build_sampler(config: dict, seed: int, out: pathlib.Path) -> None:
+def build_sampler(config: dict, seed: int, out: pathlib.Path, dtype: str = "f32") -> None:
     sections = _sections(config)
     tcfg = sections["transformer"]
     x0model = _build_transformer(sections)
@@ -410,10 +423,13 @@ def build_sampler(config: dict, seed: int, out: pathlib.Path) -> None:
     noise = torch.randn(1, t_gen, 128)
     ref_latent = torch.randn(1, 8, t_ref, 16)
     context = torch.randn(1, sections["text"]["seq_len"], dim)
-    ref_tokens = AudioPatchifier(patch_size=1).patchify(ref_latent)
+    ref_dtype = _reference_dtype(dtype)
+    ref_tokens = AudioPatchifier(patch_size=1).patchify(ref_latent).to(ref_dtype)
+    x0model = x0model.to(ref_dtype)
+    noise_in, context_in = noise.to(ref_dtype), context.to(ref_dtype)
 
-    latent, _ = _sample(x0model, noise, context, None)
-    latent_ref, positions_ref = _sample(x0model, noise, context, ref_tokens)
+    latent, _ = _sample(x0model, noise_in, context_in, None, ref_dtype)
+    latent_ref, positions_ref = _sample(x0model, noise_in, context_in, ref_tokens, ref_dtype)
     common.write_case(
         out,
         "sampler",
@@ -429,10 +445,11 @@ def build_sampler(config: dict, seed: int, out: pathlib.Path) -> None:
         tolerance=TOL_X0,
         tolerances={"positions_ref": 0.0, "ref_tokens": 0.0},
         extra={"files": {"transformer": TRANSFORMER_FILE}, "duration_s": duration_s, "frames": t_gen},
+        bf16_fixed={"positions_ref": 0.0, "ref_tokens": 0.0},
     )
 
 
-def build_connector(config: dict, seed: int, out: pathlib.Path) -> None:
+def build_connector(config: dict, seed: int, out: pathlib.Path, dtype: str = "f32") -> None:
     sections = _sections(config)
     tcfg = sections["transformer"]
     text = sections["text"]
@@ -462,19 +479,23 @@ def build_connector(config: dict, seed: int, out: pathlib.Path) -> None:
     mask = torch.zeros(1, seq, dtype=torch.int64)
     mask[:, seq - valid :] = 1
 
+    # The reference runs on copies in its dtype; the checkpoint is written from the originals.
+    ref_dtype = _reference_dtype(dtype)
+    run_extractor = copy.deepcopy(extractor).to(ref_dtype)
+    run_connector = copy.deepcopy(connector).to(ref_dtype)
     captured = {}
-    original = connector._replace_padded_with_learnable_registers
+    original = run_connector._replace_padded_with_learnable_registers
 
     def capture(hs, am):
         result = original(hs, am)
         captured["connector_in"] = result[0]
         return result
 
-    connector._replace_padded_with_learnable_registers = capture
+    run_connector._replace_padded_with_learnable_registers = capture
     with torch.no_grad():
-        _, features = extractor(hidden_states, mask)
+        _, features = run_extractor(hidden_states.to(ref_dtype), mask)
         additive = convert_to_additive_mask(mask, features.dtype)
-        encoding, _ = connector(features, additive)
+        encoding, _ = run_connector(features, additive)
 
     state = {}
     for key, value in extractor.audio_aggregate_embed.state_dict().items():

@@ -10,7 +10,9 @@ Component `gemma-text` (case `gemma-text-<config>-s<seed>`):
 - builds a tiny multimodal `Gemma3ForConditionalGeneration` (tiny SigLIP tower, so the checkpoint carries the
   multimodal key prefixes) with seeded random weights and runs the reference call;
 - writes the weights in the released checkpoint layout (`language_model.model.*`, `vision_tower.*`,
-  `multi_modal_projector.*`) as two shards plus `model.safetensors.index.json`, and a hub-style `config.json`;
+  `multi_modal_projector.*`) as two bf16 shards (like the released ones; the random values are rounded to bf16
+  first, so the f32 reference computes with exactly what is stored) plus `model.safetensors.index.json`, and a
+  hub-style `config.json`;
 - `inputs.safetensors`: `input_ids`, `attention_mask` (B, S) int64;
 - `expected.safetensors`: `hs.{0..N}` (B, S, hidden), pad rows zeroed (the Rust encoder defines them as zero;
   the feature extractor zeroes them anyway, spec §2.4).
@@ -18,6 +20,9 @@ Component `gemma-text` (case `gemma-text-<config>-s<seed>`):
 Config section `gemma` (defaults by config name `tiny` / `tiny2`): `text_config` (upstream Gemma3TextConfig
 names, hub style: `rope_scaling`, `rope_local_base_freq`, `sliding_window_pattern` or `layer_types`),
 `max_length`, `prompts`.
+
+A bf16 case (`dtype="bf16"`, see `common.reuse_base`) runs the same model cast to bf16 (what the GPU and
+`cpu-bf16` modes load) on the f32 case's shards and inputs.
 
 The test tokenizer: `python tools/parity/components/gemma.py tokenizer --out tests/fixtures/tokenizer` trains a
 tiny byte-fallback BPE on the compiled prompts of `tests/fixtures/scenema-reference-cases.json`, arranges it like
@@ -27,6 +32,7 @@ a set of prompts at several `max_length`s.
 """
 
 import argparse
+import copy
 import json
 import pathlib
 import sys
@@ -129,7 +135,7 @@ def hub_config(section: dict) -> dict:
         "mm_tokens_per_image": 1,
         "text_config": text,
         "vision_config": TINY_VISION,
-        "torch_dtype": "float32",
+        "torch_dtype": "bfloat16",
     }
 
 
@@ -195,29 +201,35 @@ def save_sharded(out: pathlib.Path, state: dict) -> list[str]:
     return files
 
 
-def build_text(config: dict, seed: int, out: pathlib.Path) -> None:
+def build_text(config: dict, seed: int, out: pathlib.Path, dtype: str = "f32") -> None:
     import transformers
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
     section = section_for(config)
     hub = hub_config(section)
-    model = Gemma3ForConditionalGeneration(Gemma3Config.from_dict(json.loads(json.dumps(hub)))).eval()
+    model = Gemma3ForConditionalGeneration(Gemma3Config.from_dict(json.loads(json.dumps(hub)))).float().eval()
     randomize(model, seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(param.to(torch.bfloat16).to(torch.float32))
     input_ids, attention_mask = tokenize(section["prompts"], section["max_length"])
 
+    ref_dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype]
     with torch.no_grad():
-        outputs = model.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        outputs = copy.deepcopy(model).to(ref_dtype).model(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+        )
     hidden = outputs.hidden_states
     layers = section["text_config"]["num_hidden_layers"]
     assert len(hidden) == layers + 1, len(hidden)
-    keep = attention_mask[..., None].to(torch.float32)
+    keep = attention_mask[..., None].to(ref_dtype)
     expected = {f"hs.{i}": h * keep for i, h in enumerate(hidden)}
 
     state = {}
     for name, value in model.state_dict().items():
         key = checkpoint_key(name)
         if key is not None:
-            state[key] = value.detach().to(torch.float32).contiguous()
+            state[key] = value.detach().to(torch.bfloat16).contiguous()
     out.mkdir(parents=True, exist_ok=True)
     files = save_sharded(out, state)
     (out / "config.json").write_text(json.dumps(hub, indent=2) + "\n")
