@@ -296,17 +296,18 @@ fn render_with_reference(models: &Path, dir: &Path, name: &str) -> (Vec<u8>, Str
             &script,
             &wav,
             models,
-            &["--reference", clip.to_str().expect("UTF-8 temp path"), "--seed", "11"],
+            &["--reference", clip.to_str().expect("UTF-8 path"), "--seed", "11"],
         ),
         None,
     );
     assert!(out.status.success(), "{name}: {}", stderr(&out));
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("the record"))
-            .expect("the record is JSON");
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("read the record"),
+    )
+    .expect("parse the record");
     assert_eq!(record["chunks"][0]["reference"], "user_clip");
     let origin = record["model"]["load_report"]["reference_encoder"].as_str().expect("reference_encoder");
-    (std::fs::read(&wav).expect("the take"), origin.to_string())
+    (std::fs::read(&wav).expect("read the take"), origin.to_string())
 }
 
 #[test]

@@ -391,10 +391,9 @@ impl AudioModel for ScenemaModel {
             if audio.channel_count() > 2 { vec![audio.mono_mix()] } else { audio.channels.clone() };
         let latent =
             self.encoder.encode_reference(&channels, audio.sample_rate, MAX_REF_CAP_SECONDS, &self.device)?;
-        // The encoder file when there is one; the pipeline file holds its statistics or the whole encoder.
-        let files: Vec<&Path> =
-            self.files.encoder.iter().map(PathBuf::as_path).chain([self.files.pipeline.as_path()]).collect();
-        ensure_finite(&latent, "audio VAE encoder", &files)?;
+        // Without an encoder file the encoder was read from the pipeline file.
+        let weights = self.files.encoder.as_deref().unwrap_or(&self.files.pipeline);
+        ensure_finite(&latent, "audio VAE encoder", &[weights])?;
         let latent = latent.to_dtype(self.dtype)?;
         Ok(Latent { frames: latent.dim(2)?, data: Box::new(latent) })
     }

@@ -33,6 +33,10 @@ fn pad_freq(x: &Tensor, left: usize, right: usize) -> Result<Tensor> {
 }
 
 /// `CausalConv2d(causality_axis="height")`: zero pad `(k_f - 1)` split over frequency, `k_t - 1` rows on top.
+///
+/// On the CPU in f32 the convolution runs as one matmul per time tap: the tap's weight as
+/// `(C_out, k_f · C_in)` against the `k_f` frequency-shifted views of the padded input stacked along
+/// channels (im2col for one tap, a third of full im2col). Elsewhere candle's conv2d runs.
 #[derive(Debug, Clone)]
 pub struct CausalConv2d {
     conv: Conv2d,
@@ -55,7 +59,50 @@ impl CausalConv2d {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let x = pad_freq(x, self.freq_left, self.freq_right)?;
         let x = if self.time_pad > 0 { x.pad_with_zeros(2, self.time_pad, 0)? } else { x };
-        conv2d(&self.conv, &x)
+        self.conv_padded(&x)
+    }
+
+    /// The valid convolution of an input already padded on both axes.
+    /// On the CPU, one matmul per time tap instead of candle's im2col (which copies the input k² times), and
+    /// bf16 widened to f32: candle 0.11 has no CPU bf16 conv2d matmul, and a bf16 convolution accumulating in
+    /// f32 (cuDNN, PyTorch's CPU kernels) rounds only its output.
+    fn conv_padded(&self, x: &Tensor) -> Result<Tensor> {
+        if !x.device().is_cpu() || !matches!(x.dtype(), DType::F32 | DType::BF16) {
+            return self.conv.forward(x);
+        }
+        let dtype = x.dtype();
+        let x = &x.to_dtype(DType::F32)?;
+        let weight = &self.conv.weight().to_dtype(DType::F32)?;
+        let (b, c_in, rows, cols) = x.dims4()?;
+        let (c_out, _, k, _) = weight.dims4()?;
+        let (t_out, f_out) = (rows + 1 - k, cols + 1 - k);
+        // (b, k_f · c_in, rows, f_out): the frequency shifts stacked along channels.
+        let shifted = if k == 1 {
+            x.clone()
+        } else {
+            let views = (0..k).map(|df| x.narrow(3, df, f_out)).collect::<Result<Vec<_>>>()?;
+            Tensor::cat(&views, 1)?
+        };
+        let mut y: Option<Tensor> = None;
+        for dt in 0..k {
+            // (c_out, c_in, k_t, k_f) -> (c_out, k_f, c_in) at tap dt -> (c_out, k_f · c_in)
+            let tap = weight.narrow(2, dt, 1)?.squeeze(2)?.permute((0, 2, 1))?.contiguous()?;
+            let tap = tap.reshape((c_out, k * c_in))?;
+            // (b, k_f · c_in, t_out · f_out), contiguous rows dt .. dt + t_out
+            let col = shifted.narrow(2, dt, t_out)?.contiguous()?.reshape((b, k * c_in, t_out * f_out))?;
+            let part = tap.broadcast_matmul(&col)?;
+            y = Some(match y {
+                Some(acc) => (acc + part)?,
+                None => part,
+            });
+        }
+        let y = y.ok_or_else(|| candle_core::Error::Msg("causal conv: no taps".into()))?;
+        let y = y.reshape((b, c_out, t_out, f_out))?;
+        let y = match self.conv.bias() {
+            Some(bias) => y.broadcast_add(&bias.to_dtype(DType::F32)?.reshape((1, c_out, 1, 1))?)?,
+            None => y,
+        };
+        y.to_dtype(dtype)
     }
 
     /// Continue along time from the previous call (the first call sees zeros before it).
@@ -71,7 +118,7 @@ impl CausalConv2d {
         let joined = Tensor::cat(&[&prev, &x], 2)?;
         let rows = joined.dim(2)?;
         self.prev = Some(joined.narrow(2, rows - self.time_pad, self.time_pad)?);
-        conv2d(&self.conv, &joined)
+        self.conv_padded(&joined)
     }
 
     pub fn reset_state(&mut self) {
@@ -212,6 +259,23 @@ mod tests {
         let y = pixel_norm(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let rms = (12.5f32 + 1e-6).sqrt();
         assert!((y[0] - 3.0 / rms).abs() < 1e-7 && (y[1] - 4.0 / rms).abs() < 1e-7);
+    }
+
+    #[test]
+    fn cpu_tap_matmuls_equal_candle_conv2d() {
+        for (c_in, c_out, k, rows, cols) in [(3, 5, 3, 9, 7), (4, 2, 1, 3, 4), (6, 6, 3, 3, 3)] {
+            let map = VarMap::new();
+            let conv = CausalConv2d::new(c_in, c_out, k, random_vb(&map).pp("c")).unwrap();
+            for var in map.all_vars() {
+                var.set(&Tensor::randn(0f32, 1.0, var.shape(), &Device::Cpu).unwrap()).unwrap();
+            }
+            let x = Tensor::randn(0f32, 1.0, (2, c_in, rows, cols), &Device::Cpu).unwrap();
+            let fast = conv.conv_padded(&x).unwrap();
+            let plain = conv.conv.forward(&x).unwrap();
+            assert_eq!(fast.dims(), plain.dims());
+            let diff = max_diff(&fast, &plain);
+            assert!(diff < 1e-4, "{c_in}->{c_out} k{k}: {diff}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 use super::{Cap, Case, Component, TensorReport};
 use crate::audio_vae::{self, AudioDecoder};
@@ -83,7 +83,7 @@ fn checkpoint(case: &Case) -> candle_core::Result<Arc<Checkpoint>> {
 }
 
 fn decoder(case: &Case) -> candle_core::Result<Vec<TensorReport>> {
-    let dec = audio_vae::load_decoder(&checkpoint(case)?, case.dtype(), &Device::Cpu)?;
+    let dec = audio_vae::load_decoder(&checkpoint(case)?, case.dtype(), case.device())?;
     let latent = &case.input_as_dtype("latent")?;
     let mel = dec.decode(latent)?;
     let mut reports = vec![case.check("mel", &mel)?];
@@ -110,7 +110,7 @@ fn decode_in_pieces(dec: &mut AudioDecoder, latent: &Tensor) -> candle_core::Res
 
 /// Always f32 compute, as the engine loads it; a bf16 case feeds the mel rounded to bf16.
 fn vocoder_bwe(case: &Case) -> candle_core::Result<Vec<TensorReport>> {
-    let voc = vocoder::load(&checkpoint(case)?, DType::F32, &Device::Cpu)?;
+    let voc = vocoder::load(&checkpoint(case)?, DType::F32, case.device())?;
     let out = voc.forward_parts(&case.input_as_dtype("mel")?.to_dtype(voc.dtype())?)?;
     Ok(vec![
         case.check("x16", &out.x16)?,
@@ -121,16 +121,16 @@ fn vocoder_bwe(case: &Case) -> candle_core::Result<Vec<TensorReport>> {
 
 fn encoder(case: &Case) -> candle_core::Result<Vec<TensorReport>> {
     let ckpt = checkpoint(case)?;
-    let enc = audio_vae::load_encoder(&ckpt, None, case.dtype(), &Device::Cpu)?;
+    let enc = audio_vae::load_encoder(&ckpt, None, case.dtype(), case.device())?;
     let waveform = case.input("waveform")?;
     let sample_rate = case.meta.extra["sample_rate"].as_u64().unwrap_or(16000) as u32;
     let max_seconds = case.meta.extra["max_seconds"].as_f64().unwrap_or(audio_vae::MAX_REF_CAP_SECONDS);
     let channels: Vec<Vec<f32>> = waveform.to_dtype(DType::F32)?.to_vec2()?;
     let stereo = audio_vae::prepare_reference(&channels, sample_rate, max_seconds, enc.config().sample_rate)?;
     let n = stereo[0].len();
-    let wav16 = Tensor::from_vec([stereo[0].clone(), stereo[1].clone()].concat(), (1, 2, n), &Device::Cpu)?;
-    let logmel = enc.processor().log_mel(&stereo, &Device::Cpu)?;
-    let latent = enc.encode_reference(&channels, sample_rate, max_seconds, &Device::Cpu)?;
+    let wav16 = Tensor::from_vec([stereo[0].clone(), stereo[1].clone()].concat(), (1, 2, n), case.device())?;
+    let logmel = enc.processor().log_mel(&stereo, case.device())?;
+    let latent = enc.encode_reference(&channels, sample_rate, max_seconds, case.device())?;
     Ok(vec![case.check("wav16", &wav16)?, case.check("logmel", &logmel)?, case.check("latent", &latent)?])
 }
 
@@ -141,6 +141,7 @@ mod tests {
 
     use super::*;
     use crate::parity::run_case;
+    use candle_core::Device;
 
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/parity")

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 use super::{Cap, Case, Component, TensorReport};
 use crate::ltx::geometry::{audio_positions_tensor, latent_frames_for_duration};
@@ -87,11 +87,11 @@ fn file(case: &Case, role: &str) -> Result<PathBuf> {
 
 /// Latent and context in the case's dtype; the denoise mask, σ and positions stay f32 (spec §1.5).
 fn transformer(case: &Case) -> Result<Vec<TensorReport>> {
-    let model = transformer::load(&[file(case, "transformer")?], case.dtype(), &Device::Cpu)?;
+    let model = transformer::load(&[file(case, "transformer")?], case.dtype(), case.device())?;
     let latent = &case.input_as_dtype("latent")?;
     let mask = case.input("denoise_mask")?;
     let context = &case.input_as_dtype("context")?;
-    let positions = audio_positions_tensor(latent.dim(1)?, &Device::Cpu)?;
+    let positions = audio_positions_tensor(latent.dim(1)?, case.device())?;
     let rope = model.velocity_model().rope(&positions, case.dtype())?;
     let mut reports = vec![
         case.check("positions", &positions)?,
@@ -113,7 +113,7 @@ fn transformer(case: &Case) -> Result<Vec<TensorReport>> {
 }
 
 fn sampler(case: &Case) -> Result<Vec<TensorReport>> {
-    let model = transformer::load(&[file(case, "transformer")?], case.dtype(), &Device::Cpu)?;
+    let model = transformer::load(&[file(case, "transformer")?], case.dtype(), case.device())?;
     let noise = &case.input_as_dtype("noise")?;
     let reference = &case.input_as_dtype("ref_latent")?;
     let context = &case.input_as_dtype("context")?;
@@ -158,7 +158,7 @@ fn connector(case: &Case) -> Result<Vec<TensorReport>> {
     let mask = case.input("attention_mask")?;
     let (_, _, embedding_dim, num_levels) = hidden_states.dims4()?;
     let processor =
-        connector::load(&[file(case, "pipeline")?], embedding_dim, num_levels, case.dtype(), &Device::Cpu)?;
+        connector::load(&[file(case, "pipeline")?], embedding_dim, num_levels, case.dtype(), case.device())?;
     let features = processor.feature_extractor.forward(hidden_states, mask)?;
     let replaced = processor.audio_connector.replace_padded_with_registers(&features, mask)?;
     let encoding = processor.forward(hidden_states, mask)?;

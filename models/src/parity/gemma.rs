@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Error, Result};
+use candle_core::{DType, Error, Result};
 
 use super::{Cap, Case, Component, TensorReport};
-use crate::gemma::{self, Config, MemoryMode};
+use crate::gemma::{self, Config};
 use crate::weights::Checkpoint;
 
 pub(super) const COMPONENTS: &[Component] = &[
@@ -44,8 +44,7 @@ fn text(case: &Case) -> Result<Vec<TensorReport>> {
     let shards = gemma::shard_files(&read_json(case, "index_file")?)?;
     let paths: Vec<PathBuf> = shards.iter().map(|f| case.weights(f)).collect();
     let checkpoint = Arc::new(Checkpoint::open(&paths)?);
-    let mode = if case.dtype() == DType::BF16 { MemoryMode::CPU_BF16 } else { MemoryMode::CPU_F32 };
-    let model = gemma::load(&cfg, &checkpoint, mode, &Device::Cpu)?;
+    let model = gemma::load(&cfg, &checkpoint, case.gemma_mode(), case.device())?;
     let states = model.forward_hidden_states(case.input("input_ids")?, case.input("attention_mask")?)?;
     if case.expected.len() != states.len() {
         candle_core::bail!(

@@ -126,6 +126,9 @@ pub struct Case {
     pub expected: HashMap<String, Tensor>,
     /// For a bf16 case, the f32 reference of its `weights_from` case (what the reports' `vs_f32` measures).
     pub f32_expected: HashMap<String, Tensor>,
+    /// Where the runner computes: the CPU under `cargo test`, a GPU in the device check. Inputs are placed
+    /// on it; expectations stay on the CPU (the metric runs there).
+    device: Device,
     component: &'static Component,
     /// Expected tensors [`Case::check`] has compared so far.
     compared: RefCell<BTreeSet<String>>,
@@ -134,6 +137,11 @@ pub struct Case {
 impl Case {
     /// Read `dir/case.json` and the tensors; an unknown component or dtype is an error.
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_on(dir, &Device::Cpu)
+    }
+
+    /// [`Case::load`] for a run on `device`.
+    pub fn load_on(dir: &Path, device: &Device) -> Result<Self> {
         let meta_path = dir.join("case.json");
         let text = std::fs::read_to_string(&meta_path)
             .map_err(|e| Error::Msg(format!("{}: {e}", meta_path.display())))?;
@@ -161,6 +169,10 @@ impl Case {
             Some(other) if !own_inputs.exists() => load(dir.join(other).join("inputs.safetensors"))?,
             _ => load(own_inputs)?,
         };
+        let inputs = inputs
+            .into_iter()
+            .map(|(name, t)| Ok((name, t.to_device(device)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
         let expected = load(dir.join("expected.safetensors"))?;
         let f32_expected = match &meta.weights_from {
             Some(other) if dtype != DType::F32 => load(dir.join(other).join("expected.safetensors"))?,
@@ -172,6 +184,7 @@ impl Case {
             expected,
             f32_expected,
             meta,
+            device: device.clone(),
             component,
             compared: RefCell::new(BTreeSet::new()),
         })
@@ -188,6 +201,18 @@ impl Case {
     /// The dtype our side must compute in.
     pub fn dtype(&self) -> DType {
         self.component.dtype
+    }
+
+    /// The device our side computes on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The text encoder's dense mode for this case's device and dtype.
+    pub fn gemma_mode(&self) -> crate::gemma::MemoryMode {
+        use crate::gemma::{MemoryMode, Placement, WeightFormat};
+        let placement = if self.device.is_cpu() { Placement::Cpu } else { Placement::Gpu };
+        MemoryMode { placement, dtype: self.dtype(), weights: WeightFormat::Dense }
     }
 
     /// The path of weight file `name`: in this case, or in its `weights_from` case.
@@ -371,7 +396,12 @@ pub fn parity_error(got: &Tensor, want: &Tensor) -> Result<(f64, f64)> {
 /// checks, the reports include a failure for every expected tensor not compared; a case that compares
 /// nothing is an error.
 pub fn run_case(dir: &Path) -> Result<Vec<TensorReport>> {
-    let case = Case::load(dir)?;
+    run_case_on(dir, &Device::Cpu)
+}
+
+/// [`run_case`] computing on `device` (the committed expectations are the same on every device).
+pub fn run_case_on(dir: &Path, device: &Device) -> Result<Vec<TensorReport>> {
+    let case = Case::load_on(dir, device)?;
     if case.expected.is_empty() {
         candle_core::bail!("case {}: no expected tensors", case.name());
     }
@@ -407,6 +437,11 @@ impl RunSummary {
 
 /// Run every case under `root` ([`find_cases`]); a root without cases is an error.
 pub fn run_all(root: &Path) -> RunSummary {
+    run_all_on(root, &Device::Cpu)
+}
+
+/// [`run_all`] computing on `device`.
+pub fn run_all_on(root: &Path, device: &Device) -> RunSummary {
     let mut summary = RunSummary::default();
     let cases = find_cases(root);
     if cases.is_empty() {
@@ -414,7 +449,7 @@ pub fn run_all(root: &Path) -> RunSummary {
     }
     for dir in cases {
         summary.cases += 1;
-        match run_case(&dir) {
+        match run_case_on(&dir, device) {
             Ok(reports) => summary.reports.extend(reports),
             Err(err) => summary.errors.push(format!("{}: ERROR {err}", dir.display())),
         }

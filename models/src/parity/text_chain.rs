@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Error, Result, Tensor};
+use candle_core::{DType, Error, Result, Tensor};
 
 use super::{Cap, Case, Component, TensorReport};
-use crate::gemma::{self, Config, MemoryMode};
+use crate::gemma::{self, Config};
 use crate::ltx::connector;
 use crate::weights::Checkpoint;
 
@@ -43,13 +43,13 @@ fn text_chain(case: &Case) -> Result<Vec<TensorReport>> {
     let shards = gemma::shard_files(&read_json(case, "/index_file")?)?;
     let paths: Vec<PathBuf> = shards.iter().map(|f| case.weights(f)).collect();
     let checkpoint = Arc::new(Checkpoint::open(&paths)?);
-    let model = gemma::load(&cfg, &checkpoint, MemoryMode::CPU_F32, &Device::Cpu)?;
+    let model = gemma::load(&cfg, &checkpoint, case.gemma_mode(), case.device())?;
     let processor = connector::load(
         &[case.weights(extra_str(case, "/files/pipeline")?)],
         cfg.hidden_size,
         cfg.num_hidden_states(),
         DType::F32,
-        &Device::Cpu,
+        case.device(),
     )?;
 
     let input_ids = case.input("input_ids")?;
