@@ -13,3 +13,5 @@ pub mod prompt;
 pub mod runtime;
 pub mod store;
 pub mod text;
+pub mod validation;
+pub mod voice_conversion;

@@ -6,11 +6,13 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod check_clip;
+pub mod convert_voice;
 pub mod models;
 pub mod outputs;
 pub mod presets;
 pub mod record;
 pub mod render;
+pub mod separate;
 
 #[derive(Debug, Parser)]
 #[command(name = "promptbook", version, about = "Direct synthetic voice performances", long_about = None)]
@@ -31,10 +33,14 @@ pub enum Command {
     Models(models::ModelsArgs),
     /// Render a script to a take: OUT.wav (48 kHz stereo) and OUT.json (the generation record).
     Render(render::RenderArgs),
+    /// Convert a recording into the voice of a reference clip (SeedVC): OUT.wav (48 kHz) and OUT.json.
+    ConvertVoice(convert_voice::ConvertVoiceArgs),
     /// Record a reference clip from a microphone.
     Record(record::RecordArgs),
     /// Judge a reference clip: duration, level, noise, speech, pitch.
     CheckClip(check_clip::CheckClipArgs),
+    /// Split an audio file into DIR/dialogue.wav and DIR/sfx.wav (MelBandRoFormer).
+    Separate(separate::SeparateArgs),
 }
 
 /// Parse the command line and run it; errors are printed once, here.
@@ -47,8 +53,10 @@ pub fn main() -> ExitCode {
         Some(Command::Presets(args)) => presets::run(&args),
         Some(Command::Models(args)) => models::run(&args),
         Some(Command::Render(args)) => render::run(&args),
+        Some(Command::ConvertVoice(args)) => convert_voice::run(&args),
         Some(Command::Record(args)) => record::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::CheckClip(args)) => check_clip::run(&args),
+        Some(Command::Separate(args)) => separate::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -27,7 +27,7 @@ use super::model::{
 use super::waveform::Waveform;
 use crate::error::EngineError;
 use crate::runtime::ModelLoader;
-use crate::store::Store;
+use crate::store::{GEMMA_REPO, Store};
 use crate::text::{EncoderOptions, GemmaFiles, TextEncoder};
 
 /// The transformer files, preferred first (INT8 is the default download).
@@ -56,7 +56,7 @@ impl DeviceKind {
         }
     }
 
-    fn open(self) -> Result<Device, String> {
+    pub fn open(self) -> Result<Device, String> {
         let gpu = |r: promptbook_models::candle::Result<Device>, name: &str, feature: &str| {
             r.map_err(|e| {
                 format!(
@@ -100,9 +100,10 @@ impl ScenemaFiles {
         let transformer = TRANSFORMER_FILES.iter().find_map(|name| store.path_of(name).ok());
         let pipeline = find(audio_vae::PIPELINE_FILE);
         let encoder = store.path_of(audio_vae::ENCODER_FILE).ok();
-        let gemma_config = find("config.json");
-        let _ = find("tokenizer.json");
-        let _ = find("model.safetensors.index.json");
+        // Full keys: `config.json` and `tokenizer.json` also exist in other repositories (Whisper).
+        let gemma_config = find(&format!("{GEMMA_REPO}/config.json"));
+        let _ = find(&format!("{GEMMA_REPO}/tokenizer.json"));
+        let _ = find(&format!("{GEMMA_REPO}/model.safetensors.index.json"));
         if transformer.is_none() {
             missing.insert(0, TRANSFORMER_FILES.join(" or "));
         }

@@ -139,6 +139,8 @@ mod tests {
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
 
+    use candle_core::Device;
+
     use super::*;
     use crate::parity::run_case;
     use candle_core::Device;
