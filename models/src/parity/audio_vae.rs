@@ -143,7 +143,6 @@ mod tests {
 
     use super::*;
     use crate::parity::run_case;
-    use candle_core::Device;
 
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/parity")
