@@ -128,7 +128,10 @@ impl Config {
         if self.dim_freqs_in != self.stft_n_fft / 2 + 1 {
             bail!("MelBandRoformer: dim_freqs_in {} != stft_n_fft / 2 + 1", self.dim_freqs_in);
         }
-        if self.dim_head % 2 != 0 || self.stft_win_length > self.stft_n_fft || self.stft_hop_length == 0 {
+        if !self.dim_head.is_multiple_of(2)
+            || self.stft_win_length > self.stft_n_fft
+            || self.stft_hop_length == 0
+        {
             bail!("MelBandRoformer: inconsistent config {self:?}");
         }
         Ok(())

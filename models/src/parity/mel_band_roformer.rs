@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 use super::{Cap, Case, Component, TensorReport};
 use crate::mel_band_roformer::{self, chunked_inference};

@@ -4,7 +4,7 @@
 //! The case holds the real file layout: the DiT `.pth` + YAML, `campplus_cn_common.bin`, the BigVGAN folder
 //! and a Whisper folder (the content encoder, checked on its own and then feeding the whole conversion).
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 use super::{Cap, Case, Component, TensorReport};
 use crate::seedvc::{ConvertOptions, SeedVc, SeedVcFiles, content_features};
@@ -194,6 +194,7 @@ mod tests {
 
     use super::*;
     use crate::seedvc::SeedVcWeights;
+    use candle_core::Device;
 
     fn case() -> Case {
         Case::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/parity/seedvc-tiny-s0"))

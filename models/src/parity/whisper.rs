@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Error, Result, Tensor};
+use candle_core::{DType, Error, Result, Tensor};
 
 use super::{Cap, Case, Component, TensorReport};
 use crate::weights::Checkpoint;
