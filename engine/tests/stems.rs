@@ -14,13 +14,13 @@ use promptbook_engine::audio::{AudioBuffer, WavSampleFormat};
 fn riff_chunks(bytes: &[u8]) -> Chunks {
     assert_eq!(&bytes[..4], b"RIFF");
     assert_eq!(&bytes[8..12], b"WAVE");
-    let riff_len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    let riff_len = u32::from_le_bytes(bytes[4..8].try_into().expect("RIFF size")) as usize;
     assert_eq!(riff_len + 8, bytes.len(), "the RIFF size covers the whole file");
     let mut chunks = Vec::new();
     let mut at = 12;
     while at + 8 <= bytes.len() {
-        let id = String::from_utf8(bytes[at..at + 4].to_vec()).unwrap();
-        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        let id = String::from_utf8(bytes[at..at + 4].to_vec()).expect("chunk id");
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("chunk size")) as usize;
         assert_eq!(len % 2, 0, "{id} chunk has odd size {len}");
         chunks.push((id, bytes[at + 8..at + 8 + len].to_vec()));
         at += 8 + len;
@@ -44,7 +44,7 @@ impl Chunks {
 /// A NUL-padded ASCII/UTF-8 field.
 fn text(field: &[u8]) -> String {
     let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-    String::from_utf8(field[..end].to_vec()).unwrap()
+    String::from_utf8(field[..end].to_vec()).expect("ASCII field")
 }
 
 fn i16_at(b: &[u8], at: usize) -> i16 {
@@ -55,7 +55,7 @@ fn i16_at(b: &[u8], at: usize) -> i16 {
 fn xml_tag(xml: &str, tag: &str) -> String {
     let open = format!("<{tag}>");
     let start = xml.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {xml}")) + open.len();
-    let end = xml[start..].find(&format!("</{tag}>")).unwrap() + start;
+    let end = xml[start..].find(&format!("</{tag}>")).expect("closing tag") + start;
     xml[start..end].to_string()
 }
 
@@ -65,8 +65,9 @@ fn take_audio() -> (AudioBuffer, AudioBuffer) {
     let voice: Vec<f32> =
         (0..n).map(|i| 0.3 * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / rate as f32).sin()).collect();
     let room: Vec<f32> = (0..n).map(|i| 0.05 * ((i * 7919 % 1009) as f32 / 1009.0 - 0.5)).collect();
-    let dialogue = AudioBuffer::new(rate, vec![voice.clone(), voice]).unwrap();
-    let sfx = AudioBuffer::new(rate, vec![room.clone(), room.iter().map(|v| -v).collect()]).unwrap();
+    let dialogue = AudioBuffer::new(rate, vec![voice.clone(), voice]).expect("dialogue buffer");
+    let sfx =
+        AudioBuffer::new(rate, vec![room.clone(), room.iter().map(|v| -v).collect()]).expect("sfx buffer");
     (dialogue, sfx)
 }
 
@@ -84,9 +85,9 @@ fn info() -> TakeInfo {
 }
 
 fn read_samples(path: &Path) -> Vec<Vec<f32>> {
-    let mut reader = hound::WavReader::open(path).unwrap();
+    let mut reader = hound::WavReader::open(path).expect("open the stem");
     let channels = usize::from(reader.spec().channels);
-    let interleaved: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
+    let interleaved: Vec<f32> = reader.samples::<f32>().map(|s| s.expect("stem sample")).collect();
     (0..channels).map(|c| interleaved.iter().skip(c).step_by(channels).copied().collect()).collect()
 }
 

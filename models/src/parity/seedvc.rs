@@ -192,6 +192,8 @@ pub fn compare(case: &Case, model: &SeedVc) -> candle_core::Result<Vec<TensorRep
 mod tests {
     use std::path::Path;
 
+    use candle_core::Device;
+
     use super::*;
     use crate::seedvc::SeedVcWeights;
     use candle_core::Device;
