@@ -1,7 +1,6 @@
 //! Stem export: the files carry `bext` and `iXML` that an independent reader (a RIFF walker written here, not
 //! the engine's writer) gets back field by field, sox reads them as ordinary WAVs, the stems still sum to the
 //! mix after the loudness gain, and the loudness fields and compliance line match the preset.
-#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Command;

@@ -196,7 +196,6 @@ mod tests {
 
     use super::*;
     use crate::seedvc::SeedVcWeights;
-    use candle_core::Device;
 
     fn case() -> Case {
         Case::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/parity/seedvc-tiny-s0"))
