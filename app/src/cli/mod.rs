@@ -61,10 +61,27 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_text(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, `: `-joined, leaving out a cause whose text an outer message already quotes
+/// (library errors often name their source in their own message).
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// With `--json`, a command that cannot run still prints one JSON object, `{"error": "..."}`, and
@@ -72,8 +89,9 @@ pub fn main() -> ExitCode {
 pub fn json_errors(json: bool, result: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
     match result {
         Err(err) if json => {
-            eprintln!("error: {err:#}");
-            let text = serde_json::json!({ "error": format!("{err:#}") }).to_string() + "\n";
+            let message = error_text(&err);
+            eprintln!("error: {message}");
+            let text = serde_json::json!({ "error": message }).to_string() + "\n";
             print_out(&text)?;
             Ok(ExitCode::from(2))
         }
@@ -96,5 +114,21 @@ pub fn print_out(text: &str) -> std::io::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let quoted =
+            anyhow::Error::new(io).context("open failed: No such file or directory (os error 2) (a.wav)");
+        assert_eq!(error_text(&quoted), "open failed: No such file or directory (os error 2) (a.wav)");
+
+        let plain = anyhow::anyhow!("disk full").context("cannot write take.wav");
+        assert_eq!(error_text(&plain), "cannot write take.wav: disk full");
     }
 }
