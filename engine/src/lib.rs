@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod check;
 pub mod clip_check;
+pub mod error;
 pub mod memory;
 pub mod pipeline;
 pub mod plan;

@@ -25,6 +25,7 @@ use super::model::{
     AudioModel, Latent, LoadReport, ModelError, ModelFile, ModelInfo, StepCallback, TextConditioning,
 };
 use super::waveform::Waveform;
+use crate::error::EngineError;
 use crate::runtime::ModelLoader;
 use crate::store::{GEMMA_REPO, Store};
 use crate::text::{EncoderOptions, GemmaFiles, TextEncoder};
@@ -133,12 +134,12 @@ pub struct ScenemaLoader {
 }
 
 impl ModelLoader for ScenemaLoader {
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, String> {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
         let store = self.store.clone().unwrap_or_else(|| Store::from_env(self.models_dir.clone()));
         progress("locating model files", 0.0);
-        let files = ScenemaFiles::locate(&store)?;
-        let device = self.device.open()?;
-        Ok(Box::new(ScenemaModel::load(&files, device, progress)?))
+        let files = ScenemaFiles::locate(&store).map_err(EngineError::MissingFiles)?;
+        let device = self.device.open().map_err(EngineError::Device)?;
+        Ok(Box::new(ScenemaModel::load(&files, device, progress).map_err(EngineError::load)?))
     }
 }
 
@@ -323,7 +324,7 @@ impl AudioModel for ScenemaModel {
     }
 
     fn encode_text(&mut self, prompt: &str) -> Result<TextConditioning, ModelError> {
-        let encoded = self.text.encode(prompt).map_err(|e| ModelError::Failed(e.to_string()))?;
+        let encoded = self.text.encode(prompt).map_err(|e| ModelError::from_message(e.to_string()))?;
         let shards: Vec<&Path> = self.gemma_shards.iter().map(PathBuf::as_path).collect();
         for hidden in &encoded.hidden_states {
             ensure_finite(hidden, "Gemma 3 text encoder", &shards)?;
