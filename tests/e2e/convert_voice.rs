@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use promptbook_e2e::{run, stderr, stdout};
+use promptbook_e2e::{run, stderr, stdout, wav_facts};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pb-e2e-vc-{name}-{}", std::process::id()));
@@ -48,28 +48,6 @@ fn write_tone_wav(path: &Path, rate: u32, channels: u16, seconds: f64, hz: f64) 
     std::fs::write(path, bytes).expect("write the WAV");
 }
 
-/// (channels, sample rate, frames) of a RIFF/WAVE file.
-fn wav_facts(bytes: &[u8]) -> (u16, u32, usize) {
-    assert_eq!(&bytes[0..4], b"RIFF");
-    let (mut pos, mut fmt, mut data) = (12, None, None);
-    while pos + 8 <= bytes.len() {
-        let id = &bytes[pos..pos + 4];
-        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
-        let body = &bytes[pos + 8..(pos + 8 + len).min(bytes.len())];
-        if id == b"fmt " {
-            let channels = u16::from_le_bytes([body[2], body[3]]);
-            let rate = u32::from_le_bytes(body[4..8].try_into().expect("4 bytes"));
-            let bits = u16::from_le_bytes([body[14], body[15]]);
-            fmt = Some((channels, rate, bits));
-        } else if id == b"data" {
-            data = Some(len);
-        }
-        pos += 8 + len + (len & 1);
-    }
-    let (channels, rate, bits) = fmt.expect("fmt chunk");
-    (channels, rate, data.expect("data chunk") / (usize::from(channels) * usize::from(bits / 8)))
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 temp path")
 }
@@ -89,7 +67,7 @@ fn a_recording_is_converted_to_48k_with_its_record_and_the_source_length() {
     assert!(stdout(&out).contains("48000 Hz, 2 channels, 3 steps, cfg 0.7, seed 11"), "{}", stdout(&out));
 
     let bytes = std::fs::read(&out_wav).expect("OUT.wav written");
-    let (channels, rate, frames) = wav_facts(&bytes);
+    let (channels, rate, _, frames) = wav_facts(&bytes);
     assert_eq!((channels, rate), (2, 48_000));
     // The model works in 256-sample hops at 22.05 kHz: the result matches the source within one hop.
     let hop_48k = 256.0 * 48_000.0 / 22_050.0;
