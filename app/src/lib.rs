@@ -4,5 +4,6 @@
 //! subcommands. Everything that is not UI or command line lives in `promptbook-engine`.
 
 pub mod cli;
+pub mod messages;
 pub mod recorder;
 pub mod studio;

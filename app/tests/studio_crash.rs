@@ -223,7 +223,10 @@ fn restart(dir: &Path) -> egui_kittest::Harness<'static, StudioApp> {
     let mut h = studio_support::harness("");
     h.state_mut().open_project(dir).unwrap();
     h.run();
-    load(&mut h, StandIn { amplitude: 0.4, step_delay: Duration::ZERO, decode_delay: Duration::ZERO });
+    load(
+        &mut h,
+        StandIn { amplitude: 0.4, step_delay: Duration::ZERO, decode_delay: Duration::ZERO, panics: false },
+    );
     h
 }
 

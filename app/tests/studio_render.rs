@@ -10,7 +10,7 @@ use egui::Key;
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use promptbook::studio::queue::JobState;
-use promptbook::studio::{NO_MODEL_HELP, Side};
+use promptbook::studio::{ModelState, NO_MODEL_HELP, Side};
 use promptbook_engine::pipeline::render::Take;
 use studio_support::{VALID, harness, loaded, step_until};
 
@@ -247,4 +247,78 @@ fn undo_restores_the_script_and_redo_brings_the_edit_back() {
     h.step();
     assert_eq!(h.state().script(), "<speak>no voice</speak>");
     assert!(!h.state().lint().report.valid);
+}
+
+#[test]
+fn cancelling_a_queued_take_while_another_renders_drops_it_at_once() {
+    let mut h = loaded(VALID, Duration::from_millis(40));
+    h.state_mut().settings_mut().takes = 3;
+    let first = h.state_mut().render().unwrap();
+    let (second, third) = (first + 1, first + 2);
+    step_until(&mut h, "the first take renders", |app| {
+        matches!(app.queue().get(first).map(|j| &j.state), Some(JobState::Running { .. }))
+    });
+    // The queue lists the newest first: its second Cancel button is the second take's.
+    let cancels = h.get_all_by_label("Cancel").collect::<Vec<_>>();
+    assert_eq!(cancels.len(), 3);
+    // Through accesskit: the row's status text changes width every step, so its button moves.
+    cancels[1].click_accesskit();
+    step_until(&mut h, "the queued take is cancelled", |app| {
+        app.queue().get(second).unwrap().state == JobState::Cancelled
+    });
+    assert!(h.state().queue().get(first).unwrap().is_active(), "cancelled while the first still ran");
+    h.get_by_label("cancelled");
+    step_until(&mut h, "the other two takes arrive", |app| {
+        app.queue().get(third).is_some_and(|j| matches!(j.state, JobState::Done { .. }))
+    });
+    assert_eq!(h.state().takes().live().count(), 2);
+    assert_eq!(h.state().queue().get(second).unwrap().state, JobState::Cancelled);
+}
+
+#[test]
+fn a_model_lost_to_a_panic_shows_in_the_status_bar_and_reloads() {
+    let mut h = studio_support::harness(VALID);
+    h.state_mut().load_model(Box::new(studio_support::PanicsFirst { loads: 0 }));
+    step_until(&mut h, "the model loads", |app| matches!(app.model(), ModelState::Loaded(_)));
+    let id = h.state_mut().render().unwrap();
+    step_until(&mut h, "the render fails", |app| {
+        matches!(app.queue().get(id).map(|j| &j.state), Some(JobState::Failed(_)))
+    });
+    step_until(&mut h, "the studio knows the model is gone", |app| {
+        !matches!(app.model(), ModelState::Loaded(_))
+    });
+    h.run();
+    h.get_by_label_contains("Model unloaded");
+    h.get_by_label_contains("Model unloaded: internal error (stand-in model exploded");
+    assert!(h.state_mut().render().is_err(), "no render is queued without a model");
+    h.get_all_by_label("Reload model").next().expect("a Reload model button").click();
+    step_until(&mut h, "the model is back", |app| matches!(app.model(), ModelState::Loaded(_)));
+    h.state_mut().render().unwrap();
+    step_until(&mut h, "a take arrives", |app| app.takes().live().count() == 1);
+}
+
+/// Type `text` into the inspector's seed field and press Enter.
+fn type_seed(h: &mut egui_kittest::Harness<'static, promptbook::studio::StudioApp>, text: &str) {
+    h.get_by(|n| n.role() == Role::SpinButton && n.label().as_deref() == Some("Seed")).focus();
+    h.run();
+    h.event(egui::Event::Text(text.into()));
+    h.run();
+    h.key_press(Key::Enter);
+    h.run();
+}
+
+#[test]
+fn the_seed_field_refuses_negative_seeds_except_minus_one_for_random() {
+    let mut h = harness(VALID);
+    h.run();
+    type_seed(&mut h, "1234");
+    assert_eq!(h.state().settings().seed, 1234);
+    type_seed(&mut h, "-5");
+    assert_eq!(h.state().settings().seed, 1234, "-5 is refused, not clamped");
+    assert!(h.state().status().contains("-5"), "{}", h.state().status());
+    type_seed(&mut h, "-1000");
+    assert_eq!(h.state().settings().seed, 1234);
+    type_seed(&mut h, "-1");
+    let seed = h.state().settings().seed;
+    assert!((0..1_000_000).contains(&seed), "-1 rolls a random seed: {seed}");
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 pub use crate::plan::EstimatorKind;
 use crate::plan::sentences::{SplitterMode, sentence_ranges, split_sentences};
-use crate::plan::{PlannedChunk, plan_compiled};
+use crate::plan::{PlannedChunk, check_pace, check_seed, plan_compiled};
 use crate::prompt::Document;
 use crate::prompt::compiler::{Block, BlockKind, CompiledPrompt, blocks, compile_document};
 use crate::prompt::validate::{Diagnostic, ValidateOptions, check_reference, warnings};
@@ -21,7 +21,7 @@ pub type PlannedChunkReport = PlannedChunk;
 pub struct CheckOptions {
     /// Duration multiplier (the reference default is 1.5).
     pub pace: f64,
-    /// Base seed; `-1` picks a random one (see [`CheckReport::base_seed`]).
+    /// Base seed; `-1` picks a random one (see [`CheckReport::base_seed`]); other negatives are errors.
     pub seed: i64,
     /// Duration estimator. [`EstimatorKind::Reference`] also selects the reference sentence splitter
     /// (full reference parity); [`EstimatorKind::Default`] the improved one.
@@ -90,8 +90,8 @@ pub fn check(src: &str, opts: &CheckOptions) -> CheckReport {
         plan: Vec::new(),
         base_seed: None,
     };
-    if !(opts.pace.is_finite() && opts.pace > 0.0) {
-        errors.push(option_error(format!("pace must be a positive, finite number, got {}", opts.pace)));
+    for bad in [check_pace(opts.pace).err(), check_seed(opts.seed).err()].into_iter().flatten() {
+        errors.push(option_error(bad.to_string()));
     }
     if let (Some(doc), true) = (&checked.doc, errors.is_empty()) {
         let compiled = compile_document(doc);
@@ -224,6 +224,27 @@ mod tests {
         );
         assert!(!bad_pace.valid);
         assert!(bad_pace.errors[0].message.starts_with("pace must be"));
+    }
+
+    #[test]
+    fn pace_outside_its_range_and_negative_seeds_other_than_minus_one_are_errors() {
+        let src = "<speak voice=\"V\" gender=\"male\">Hi</speak>";
+        let at = |pace: f64, seed: i64| check(src, &CheckOptions { pace, seed, ..Default::default() });
+        for pace in [0.1, 0.49, 3.01, 10.0, f64::NAN] {
+            let report = at(pace, 7);
+            assert!(!report.valid, "pace {pace}");
+            assert!(report.errors[0].message.contains("from 0.5 to 3.0"), "{:?}", report.errors);
+        }
+        assert!(at(0.5, 7).valid && at(3.0, 7).valid);
+        for seed in [-2, -5, -1000] {
+            let report = at(1.5, seed);
+            assert!(!report.valid, "seed {seed}");
+            assert_eq!(
+                report.errors[0].message,
+                format!("seed must be -1 (a random seed) or 0 or more, got {seed}")
+            );
+        }
+        assert!(at(1.5, -1).valid && at(1.5, 0).valid);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod check;
 pub mod clip_check;
+pub mod error;
 pub mod memory;
 pub mod pipeline;
 pub mod plan;
@@ -12,3 +13,5 @@ pub mod prompt;
 pub mod runtime;
 pub mod store;
 pub mod text;
+pub mod validation;
+pub mod voice_conversion;

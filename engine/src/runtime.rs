@@ -2,8 +2,10 @@
 //! the command line only through two bounded channels of [`EngineCommand`] and [`EngineEvent`].
 //!
 //! Every event carries the request id of the command that caused it, so a caller can drop stale results.
-//! A panic inside a command becomes [`EngineEvent::Failed`] and the thread carries on (with the model
-//! unloaded, since its state is unknown). Cancel is checked after every sampler step.
+//! Failures are typed ([`EngineError`]). A panic inside a command becomes [`EngineEvent::Failed`] and the
+//! thread carries on with the model unloaded, since its state is unknown; [`EngineEvent::ModelLost`] says so,
+//! and [`EngineCommand::Reload`] runs the last loader again. Commands are read after every sampler step:
+//! cancel stops the running render there, and removes a queued one at once.
 //!
 //! Drop policy: progress events (`LoadProgress`, `SamplerStep`) are dropped when the event queue is full;
 //! every other event waits for room.
@@ -16,8 +18,9 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_cha
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::error::EngineError;
 use crate::pipeline::model::{AudioModel, ModelInfo};
-use crate::pipeline::render::{RenderError, RenderProgress, RenderRequest, Take, render};
+use crate::pipeline::render::{RenderProgress, RenderRequest, Take, render};
 use crate::pipeline::waveform::Waveform;
 
 pub type RequestId = u64;
@@ -27,15 +30,17 @@ const COMMANDS: usize = 64;
 /// Capacity of the event queue.
 const EVENTS: usize = 256;
 
-/// How to get a model: the engine calls the loader on its own thread.
+/// How to get a model: the engine calls the loader on its own thread, and keeps it to reload.
 pub trait ModelLoader: Send {
     /// Load, reporting `(message, fraction 0..=1)` as it goes.
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, String>;
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError>;
 }
 
 pub enum EngineCommand {
     /// Load (or reload) the model.
     Load { id: RequestId, loader: Box<dyn ModelLoader> },
+    /// Run the last loader again (after the model was lost).
+    Reload { id: RequestId },
     /// Render a take with the loaded model.
     Render { id: RequestId, request: Box<RenderRequest> },
     /// Cancel a queued or running render.
@@ -91,10 +96,16 @@ pub enum EngineEvent {
     },
     Failed {
         id: RequestId,
-        message: String,
+        error: EngineError,
     },
     Cancelled {
         id: RequestId,
+    },
+    /// The model was dropped without being asked to (a panic while running command `id`); renders fail
+    /// with [`EngineError::NoModel`] until a load or [`EngineCommand::Reload`].
+    ModelLost {
+        id: RequestId,
+        reason: EngineError,
     },
 }
 
@@ -110,7 +121,8 @@ impl EngineEvent {
             | EngineEvent::ChunkAudio { id, .. }
             | EngineEvent::Finished { id, .. }
             | EngineEvent::Failed { id, .. }
-            | EngineEvent::Cancelled { id } => *id,
+            | EngineEvent::Cancelled { id }
+            | EngineEvent::ModelLost { id, .. } => *id,
         }
     }
 }
@@ -132,6 +144,7 @@ impl EngineHandle {
         let thread = std::thread::Builder::new().name("promptbook-engine".into()).spawn(move || {
             Engine {
                 model: None,
+                loader: None,
                 commands: command_rx,
                 pending: VecDeque::new(),
                 events: event_tx,
@@ -157,6 +170,13 @@ impl EngineHandle {
     pub fn load(&mut self, loader: Box<dyn ModelLoader>) -> Result<RequestId, EngineGone> {
         let id = self.next_id();
         self.send(EngineCommand::Load { id, loader })?;
+        Ok(id)
+    }
+
+    /// Run the last loader again.
+    pub fn reload(&mut self) -> Result<RequestId, EngineGone> {
+        let id = self.next_id();
+        self.send(EngineCommand::Reload { id })?;
         Ok(id)
     }
 
@@ -198,6 +218,8 @@ pub struct EngineGone;
 
 struct Engine {
     model: Option<Box<dyn AudioModel>>,
+    /// The loader of the last load, for [`EngineCommand::Reload`].
+    loader: Option<Box<dyn ModelLoader>>,
     commands: Receiver<EngineCommand>,
     /// Commands that arrived while a render was running.
     pending: VecDeque<EngineCommand>,
@@ -219,48 +241,35 @@ impl Engine {
                 return;
             }
             let id = command_id(&command);
+            // A render holds the model outside `self.model` while it runs, so look before.
+            let loses_model = self.model.is_some()
+                && !matches!(command, EngineCommand::Load { .. } | EngineCommand::Reload { .. });
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.execute(command)));
             if let Err(panic) = outcome {
                 let message = panic_message(&panic);
                 // The model may be half-updated: drop it rather than trust it.
                 self.model = None;
-                self.emit(EngineEvent::Failed { id, message: format!("internal error: {message}") });
+                if loses_model {
+                    self.emit(EngineEvent::ModelLost {
+                        id,
+                        reason: EngineError::Panic { message: message.clone() },
+                    });
+                }
+                self.emit(EngineEvent::Failed { id, error: EngineError::Panic { message } });
             }
         }
     }
 
     fn execute(&mut self, command: EngineCommand) {
         match command {
-            EngineCommand::Load { id, mut loader } => {
-                self.model = None; // free the old model before loading the new one
-                let events = self.events.clone();
-                let wake = &self.wake;
-                let mut progress = |message: &str, fraction: f32| {
-                    if events
-                        .try_send(EngineEvent::LoadProgress { id, message: message.to_string(), fraction })
-                        .is_ok()
-                    {
-                        wake();
-                    }
-                };
-                match loader.load(&mut progress) {
-                    Ok(model) => {
-                        let info = model.info();
-                        self.model = Some(model);
-                        self.emit(EngineEvent::Loaded { id, info });
-                    }
-                    Err(message) => self.emit(EngineEvent::Failed { id, message }),
-                }
-            }
+            EngineCommand::Load { id, loader } => self.load(id, loader),
+            EngineCommand::Reload { id } => match self.loader.take() {
+                Some(loader) => self.load(id, loader),
+                None => self.emit(EngineEvent::Failed { id, error: EngineError::NothingToReload }),
+            },
             EngineCommand::Render { id, request } => self.render(id, &request),
-            EngineCommand::Cancel { id } => {
-                // Only queued renders reach here (a running one is cancelled from its step callback).
-                let before = self.pending.len();
-                self.pending.retain(|c| !matches!(c, EngineCommand::Render { id: rid, .. } if *rid == id));
-                if self.pending.len() != before {
-                    self.emit(EngineEvent::Cancelled { id });
-                }
-            }
+            // A running render is cancelled from its step callback; this one has not started.
+            EngineCommand::Cancel { id } => self.cancel_queued(id),
             EngineCommand::Unload { id } => {
                 self.model = None;
                 self.emit(EngineEvent::Unloaded { id });
@@ -269,14 +278,33 @@ impl Engine {
         }
     }
 
+    fn load(&mut self, id: RequestId, loader: Box<dyn ModelLoader>) {
+        self.model = None; // free the old model before loading the new one
+        // Kept before it runs, so a failed load can be retried with Reload.
+        let loader = self.loader.insert(loader);
+        let events = self.events.clone();
+        let wake = &self.wake;
+        let mut progress = |message: &str, fraction: f32| {
+            if events
+                .try_send(EngineEvent::LoadProgress { id, message: message.to_string(), fraction })
+                .is_ok()
+            {
+                wake();
+            }
+        };
+        match loader.load(&mut progress) {
+            Ok(model) => {
+                let info = model.info();
+                self.model = Some(model);
+                self.emit(EngineEvent::Loaded { id, info });
+            }
+            Err(error) => self.emit(EngineEvent::Failed { id, error }),
+        }
+    }
+
     fn render(&mut self, id: RequestId, request: &RenderRequest) {
         let Some(mut model) = self.model.take() else {
-            self.emit(EngineEvent::Failed {
-                id,
-                message: "no model is loaded: install one with `promptbook models download`, or point \
-                          --models-dir at a folder that has the files"
-                    .into(),
-            });
+            self.emit(EngineEvent::Failed { id, error: EngineError::NoModel });
             return;
         };
         let result = {
@@ -286,12 +314,13 @@ impl Engine {
         self.model = Some(model);
         match result {
             Ok(take) => self.emit(EngineEvent::Finished { id, take: Box::new(take) }),
-            Err(RenderError::Cancelled) => self.emit(EngineEvent::Cancelled { id }),
-            Err(err) => self.emit(EngineEvent::Failed { id, message: err.to_string() }),
+            Err(EngineError::Cancelled) => self.emit(EngineEvent::Cancelled { id }),
+            Err(error) => self.emit(EngineEvent::Failed { id, error }),
         }
     }
 
-    /// Forward progress, and look at the command queue: a Cancel for this render stops it.
+    /// Forward progress, and look at the command queue: a Cancel for this render stops it, one for a queued
+    /// render removes that at once.
     fn on_progress(&mut self, id: RequestId, progress: RenderProgress<'_>) -> ControlFlow<()> {
         let event = match progress {
             RenderProgress::ChunkStarted { index, of, text } => {
@@ -313,6 +342,7 @@ impl Engine {
         loop {
             match self.commands.try_recv() {
                 Ok(EngineCommand::Cancel { id: cancel }) if cancel == id => return ControlFlow::Break(()),
+                Ok(EngineCommand::Cancel { id: cancel }) => self.cancel_queued(cancel),
                 Ok(EngineCommand::Shutdown) => {
                     self.pending.push_front(EngineCommand::Shutdown);
                     return ControlFlow::Break(());
@@ -321,6 +351,15 @@ impl Engine {
                 Err(TryRecvError::Empty) => return ControlFlow::Continue(()),
                 Err(TryRecvError::Disconnected) => return ControlFlow::Break(()),
             }
+        }
+    }
+
+    /// Drop a render that has not started yet and say so; a Cancel for anything else is stale.
+    fn cancel_queued(&mut self, id: RequestId) {
+        let before = self.pending.len();
+        self.pending.retain(|c| !matches!(c, EngineCommand::Render { id: queued, .. } if *queued == id));
+        if self.pending.len() != before {
+            self.emit(EngineEvent::Cancelled { id });
         }
     }
 
@@ -341,6 +380,7 @@ impl Engine {
 fn command_id(command: &EngineCommand) -> RequestId {
     match command {
         EngineCommand::Load { id, .. }
+        | EngineCommand::Reload { id }
         | EngineCommand::Render { id, .. }
         | EngineCommand::Cancel { id }
         | EngineCommand::Unload { id } => *id,

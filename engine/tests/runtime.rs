@@ -1,5 +1,6 @@
 //! The engine thread with a stand-in model: events carry ids, chunk audio arrives before the take,
-//! cancel stops within one sampler step, and a panic becomes a `Failed` event without killing the engine.
+//! cancel stops within one sampler step (and drops a queued render at once), failures are typed, and a
+//! panic becomes `ModelLost` + `Failed` without killing the engine, which can then reload.
 #![allow(clippy::unwrap_used)]
 
 use std::ops::ControlFlow;
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use promptbook_engine::check::EstimatorKind;
+use promptbook_engine::error::EngineError;
 use promptbook_engine::pipeline::model::{
     AudioModel, Latent, ModelError, ModelInfo, StepCallback, TextConditioning,
 };
@@ -24,6 +26,10 @@ struct StandIn {
     gate: Option<Arc<Mutex<Receiver<()>>>>,
     panic_on: Option<String>,
     references: Arc<Mutex<Vec<Option<usize>>>>,
+    /// The seed of every `sample` call.
+    seeds: Arc<Mutex<Vec<u64>>>,
+    /// `sample` fails with this backend message.
+    fail_with: Option<&'static str>,
 }
 
 impl AudioModel for StandIn {
@@ -50,10 +56,14 @@ impl AudioModel for StandIn {
         &mut self,
         _text: &TextConditioning,
         duration_s: f64,
-        _seed: u64,
+        seed: u64,
         reference: Option<&Latent>,
         on_step: &mut StepCallback<'_>,
     ) -> Result<Latent, ModelError> {
+        self.seeds.lock().unwrap().push(seed);
+        if let Some(message) = self.fail_with {
+            return Err(ModelError::from_message(message.into()));
+        }
         self.references.lock().unwrap().push(reference.map(|r| r.frames));
         for step in 1..=8 {
             if let (true, Some(gate)) = (step > 1, &self.gate) {
@@ -84,9 +94,19 @@ impl AudioModel for StandIn {
 struct Loader(Option<StandIn>);
 
 impl ModelLoader for Loader {
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, String> {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
         progress("stand-in", 1.0);
-        Ok(Box::new(self.0.take().ok_or("loaded twice")?))
+        Ok(Box::new(self.0.take().ok_or(EngineError::Load("loaded twice".into()))?))
+    }
+}
+
+/// Makes a fresh stand-in on every load (load number 1, 2, …).
+struct Factory(usize, fn(usize) -> StandIn);
+
+impl ModelLoader for Factory {
+    fn load(&mut self, _progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
+        self.0 += 1;
+        Ok(Box::new((self.1)(self.0)))
     }
 }
 
@@ -107,8 +127,12 @@ fn request(sentences: usize) -> RenderRequest {
 }
 
 fn engine_with(model: StandIn) -> EngineHandle {
+    engine_loading(Box::new(Loader(Some(model))))
+}
+
+fn engine_loading(loader: Box<dyn ModelLoader>) -> EngineHandle {
     let mut engine = EngineHandle::spawn(|| {}).unwrap();
-    let id = engine.load(Box::new(Loader(Some(model)))).unwrap();
+    let id = engine.load(loader).unwrap();
     loop {
         match engine.wait_event(WAIT).expect("load event") {
             EngineEvent::Loaded { id: got, .. } => {
@@ -122,7 +146,7 @@ fn engine_with(model: StandIn) -> EngineHandle {
 }
 
 fn plain() -> StandIn {
-    StandIn { gate: None, panic_on: None, references: Arc::default() }
+    StandIn { gate: None, panic_on: None, references: Arc::default(), seeds: Arc::default(), fail_with: None }
 }
 
 #[test]
@@ -145,7 +169,7 @@ fn render_streams_chunks_then_finishes_with_a_complete_record() {
                 chunk_audio.push((index, audio.frames()));
             }
             EngineEvent::Finished { take, .. } => break take,
-            EngineEvent::Failed { message, .. } => panic!("{message}"),
+            EngineEvent::Failed { error, .. } => panic!("{error}"),
             _ => {}
         }
     };
@@ -194,27 +218,75 @@ fn cancel_stops_within_one_sampler_step() {
 }
 
 #[test]
-fn a_panic_in_the_model_fails_the_request_and_the_engine_comes_back() {
-    let mut engine = engine_with(StandIn { panic_on: Some("quick".into()), ..plain() });
+fn a_panic_in_the_model_loses_the_model_says_so_and_a_reload_brings_it_back() {
+    let mut engine = engine_loading(Box::new(Factory(0, |load| StandIn {
+        panic_on: (load == 1).then(|| "quick".into()),
+        ..plain()
+    })));
     let id = engine.render(request(1)).unwrap();
-    let message = loop {
+    let mut lost = None;
+    let error = loop {
         match engine.wait_event(WAIT).expect("event") {
-            EngineEvent::Failed { id: got, message } => {
+            EngineEvent::ModelLost { id: got, reason } => {
                 assert_eq!(got, id);
-                break message;
+                lost = Some(reason);
+            }
+            EngineEvent::Failed { id: got, error } => {
+                assert_eq!(got, id);
+                break error;
             }
             EngineEvent::Finished { .. } => panic!("should have failed"),
             _ => {}
         }
     };
-    assert!(message.contains("stand-in model exploded"), "{message}");
+    assert!(
+        matches!(&error, EngineError::Panic { message } if message.contains("stand-in model exploded")),
+        "{error}"
+    );
+    let lost = lost.expect("ModelLost comes before the request's Failed");
+    assert!(
+        matches!(&lost, EngineError::Panic { message } if message.contains("stand-in model exploded")),
+        "{lost}"
+    );
     // The engine is alive: the next command gets an answer (the model was dropped after the panic).
     let id = engine.render(request(1)).unwrap();
     match engine.wait_event(WAIT).expect("event") {
-        EngineEvent::Failed { id: got, message } => {
-            assert_eq!(got, id);
-            assert!(message.contains("no model is loaded"), "{message}");
+        EngineEvent::Failed { id: got, error: EngineError::NoModel } => assert_eq!(got, id),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Reload runs the same loader again; the second stand-in renders.
+    let reload = engine.reload().unwrap();
+    loop {
+        match engine.wait_event(WAIT).expect("event") {
+            EngineEvent::Loaded { id, .. } => {
+                assert_eq!(id, reload);
+                break;
+            }
+            EngineEvent::LoadProgress { .. } => {}
+            other => panic!("unexpected {other:?}"),
         }
+    }
+    let id = engine.render(request(1)).unwrap();
+    loop {
+        match engine.wait_event(WAIT).expect("event") {
+            EngineEvent::Finished { id: got, .. } => {
+                assert_eq!(got, id);
+                break;
+            }
+            EngineEvent::Failed { error, .. } | EngineEvent::ModelLost { reason: error, .. } => {
+                panic!("{error}")
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn reload_before_any_load_fails_with_a_reason() {
+    let mut engine = EngineHandle::spawn(|| {}).unwrap();
+    let id = engine.reload().unwrap();
+    match engine.wait_event(WAIT).expect("event") {
+        EngineEvent::Failed { id: got, error: EngineError::NothingToReload } => assert_eq!(got, id),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -226,9 +298,46 @@ fn an_invalid_script_fails_with_its_problems() {
     bad.script = "<speak>missing voice</speak>".into();
     let id = engine.render(bad).unwrap();
     match engine.wait_event(WAIT).expect("event") {
-        EngineEvent::Failed { id: got, message } => {
+        EngineEvent::Failed { id: got, error: EngineError::InvalidScript { problems } } => {
             assert_eq!(got, id);
-            assert!(message.contains("script has errors"), "{message}");
+            assert!(problems.iter().any(|p| p.starts_with("1:") && p.contains("gender")), "{problems:?}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn model_failures_carry_the_chunk_and_out_of_memory_is_its_own_error() {
+    let fail = |message: &'static str| {
+        let mut engine = engine_with(StandIn { fail_with: Some(message), ..plain() });
+        let id = engine.render(request(1)).unwrap();
+        loop {
+            match engine.wait_event(WAIT).expect("event") {
+                EngineEvent::Failed { id: got, error } => {
+                    assert_eq!(got, id);
+                    return error;
+                }
+                EngineEvent::Finished { .. } => panic!("should have failed"),
+                _ => {}
+            }
+        }
+    };
+    match fail("CUDA_ERROR_OUT_OF_MEMORY") {
+        EngineError::OutOfMemory { chunk: Some(0), message } => assert!(message.contains("OUT_OF_MEMORY")),
+        other => panic!("unexpected {other:?}"),
+    }
+    match fail("the latent has the wrong shape") {
+        EngineError::Model { chunk: 0, source } => {
+            assert_eq!(source.to_string(), "the latent has the wrong shape")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let mut engine = engine_with(plain());
+    let id = engine.render(RenderRequest { pace: 5.0, ..request(1) }).unwrap();
+    match engine.wait_event(WAIT).expect("event") {
+        EngineEvent::Failed { id: got, error: EngineError::InvalidSettings(why) } => {
+            assert_eq!(got, id);
+            assert!(why.to_string().contains("from 0.5 to 3.0"), "{why}");
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -243,5 +352,81 @@ fn progress_observer_can_cancel_directly() {
         seen += 1;
         if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     });
-    assert!(matches!(result, Err(promptbook_engine::pipeline::render::RenderError::Cancelled)));
+    assert!(matches!(result, Err(EngineError::Cancelled)));
+}
+
+#[test]
+fn cancelling_a_queued_render_removes_it_at_once_while_another_runs() {
+    let (token_tx, token_rx): (SyncSender<()>, Receiver<()>) = sync_channel(64);
+    let mut engine = engine_with(StandIn { gate: Some(Arc::new(Mutex::new(token_rx))), ..plain() });
+    let running = engine.render(request(1)).unwrap();
+    let queued = engine.render(request(1)).unwrap();
+    loop {
+        if let EngineEvent::SamplerStep { id, step: 1, .. } = engine.wait_event(WAIT).expect("event") {
+            assert_eq!(id, running);
+            break;
+        }
+    }
+    engine.cancel(queued).unwrap();
+    // One more step of the running render: the engine reads its commands there.
+    token_tx.send(()).unwrap();
+    loop {
+        match engine.wait_event(WAIT).expect("the queued render is cancelled while the other runs") {
+            EngineEvent::Cancelled { id } => {
+                assert_eq!(id, queued);
+                break;
+            }
+            EngineEvent::SamplerStep { id, .. } => assert_eq!(id, running),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Let the running render finish; the cancelled one never starts.
+    for _ in 0..8 {
+        token_tx.send(()).unwrap();
+    }
+    loop {
+        let event = engine.wait_event(WAIT).expect("event");
+        assert_eq!(event.id(), running, "the cancelled render sent {event:?}");
+        if let EngineEvent::Finished { .. } = event {
+            break;
+        }
+    }
+    let next = engine.render(request(1)).unwrap();
+    for _ in 0..8 {
+        token_tx.send(()).unwrap();
+    }
+    loop {
+        let event = engine.wait_event(WAIT).expect("event");
+        assert_eq!(event.id(), next, "the cancelled render sent {event:?}");
+        if let EngineEvent::Finished { .. } = event {
+            break;
+        }
+    }
+}
+
+#[test]
+fn only_minus_one_is_a_random_seed_and_other_negatives_never_reach_the_model() {
+    use promptbook_engine::pipeline::render::render;
+    let seeds = Arc::new(Mutex::new(Vec::new()));
+    let mut model = StandIn { seeds: seeds.clone(), ..plain() };
+    for bad in [-5, -2, -1000, i64::MIN] {
+        let result = render(&mut model, &RenderRequest { seed: bad, ..request(12) }, &mut |_| {
+            ControlFlow::Continue(())
+        });
+        assert!(result.is_err(), "seed {bad} rendered");
+        assert!(seeds.lock().unwrap().is_empty(), "seed {bad} reached the model as {:?}", seeds.lock());
+    }
+    // Every chunk gets its own seed, base + 1000·i, exactly as recorded.
+    for base in [0, 10, -1] {
+        let take = render(&mut model, &RenderRequest { seed: base, ..request(12) }, &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        let used: Vec<u64> = std::mem::take(&mut *seeds.lock().unwrap());
+        let recorded: Vec<u64> = take.record.chunks.iter().map(|c| u64::try_from(c.seed).unwrap()).collect();
+        assert!(used.len() >= 2, "a long script plans several chunks");
+        assert_eq!(used, recorded);
+        let base = u64::try_from(take.record.base_seed).unwrap();
+        assert!(used.iter().enumerate().all(|(i, s)| *s == base + 1000 * i as u64), "{used:?}");
+    }
 }

@@ -29,7 +29,7 @@ fn cancel_mid_render_stops_within_one_step_with_the_real_model() {
                 assert_eq!(info.sample_rate, 48_000);
                 break;
             }
-            EngineEvent::Failed { message, .. } => panic!("load failed: {message}"),
+            EngineEvent::Failed { error, .. } => panic!("load failed: {error}"),
             _ => {}
         }
     }
@@ -59,7 +59,7 @@ fn cancel_mid_render_stops_within_one_step_with_the_real_model() {
             }
             EngineEvent::Cancelled { id: e } if e == id => break,
             EngineEvent::Finished { .. } => panic!("the render finished despite the cancel"),
-            EngineEvent::Failed { message, .. } => panic!("render failed: {message}"),
+            EngineEvent::Failed { error, .. } => panic!("render failed: {error}"),
             _ => {}
         }
     }

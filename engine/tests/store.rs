@@ -61,6 +61,7 @@ fn entry(repo: &str, file: &str, need: Need) -> ManifestFile {
         sha256: None,
         need,
         role: "test".into(),
+        licence: None,
     }
 }
 

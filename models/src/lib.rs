@@ -1,4 +1,5 @@
-//! Pure-compute candle modules for the Scenema Audio generation path (LTX-2.3 audio).
+//! Pure-compute candle modules for the Scenema Audio generation path (LTX-2.3 audio) and its post-processing
+//! models (MelBandRoFormer vocal separation).
 //!
 //! Knows nothing of projects, UI or files beyond safetensors checkpoints.
 
@@ -8,6 +9,10 @@ pub mod audio_vae;
 pub mod dsp;
 pub mod gemma;
 pub mod ltx;
+pub mod mel_band_roformer;
 pub mod parity;
+pub mod pth;
+pub mod seedvc;
 pub mod vocoder;
 pub mod weights;
+pub mod whisper;

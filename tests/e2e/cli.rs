@@ -143,3 +143,32 @@ fn a_closed_pipe_ends_output_quietly() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn only_minus_one_is_a_negative_seed_and_other_negatives_exit_2() {
+    for command in [&["check", "-"][..], &["render", "missing.xml", "-o", "take.wav"][..]] {
+        for seed in ["-5", "-1000", "-2"] {
+            let out = run(&[command, &["--seed", seed]].concat(), Some(GOOD));
+            assert_eq!(out.status.code(), Some(2), "{command:?} --seed {seed}: {}", stdout(&out));
+            let err = stderr(&out);
+            assert!(err.contains(seed) && err.contains("-1"), "{err}");
+        }
+    }
+    let out = run(&["check", "-", "--json", "--seed", "0"], Some(GOOD));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn pace_outside_0_5_to_3_0_exits_2_with_the_range_it_checks() {
+    for command in [&["check", "-"][..], &["render", "missing.xml", "-o", "take.wav"][..]] {
+        for pace in ["0.3", "3.5", "10", "0.1", "nan"] {
+            let out = run(&[command, &["--pace", pace]].concat(), Some(GOOD));
+            assert_eq!(out.status.code(), Some(2), "{command:?} --pace {pace}: {}", stdout(&out));
+            assert!(stderr(&out).contains("0.5 to 3.0"), "{}", stderr(&out));
+        }
+    }
+    for pace in ["0.5", "3.0", "3"] {
+        let out = run(&["check", "-", "--json", "--pace", pace], Some(GOOD));
+        assert!(out.status.success(), "--pace {pace}: {}", stderr(&out));
+    }
+}

@@ -194,8 +194,12 @@ fn models_dir_is_read_only_and_inspect_names_a_truncated_file() {
         .collect();
     assert_eq!(present, ["scenema-audio-vae-encoder.safetensors", "config.json"]);
 
-    let out = models(&home, ep, &["--models-dir", dir_arg, "path", "config.json"], &[]);
+    let out = models(&home, ep, &["--models-dir", dir_arg, "path", "google/gemma-3-12b-it/config.json"], &[]);
     assert_eq!(stdout(&out).trim(), dir.join("config.json").to_str().unwrap());
+    // Gemma and Whisper both have a config.json: the bare name asks for the repository.
+    let out = models(&home, ep, &["--models-dir", dir_arg, "path", "config.json"], &[]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("openai/whisper-small/config.json"), "{}", stderr(&out));
     let out = models(&home, ep, &["path"], &[("PROMPTBOOK_MODELS_DIR", dir_arg)]);
     assert_eq!(stdout(&out).trim(), dir_arg);
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use promptbook_e2e::{run, stderr, stdout};
+use promptbook_e2e::{run, stderr, stdout, wav_facts};
 
 /// Three planned chunks at pace 1.5 (see `promptbook check`).
 const THREE_CHUNKS: &str = r#"<speak voice="A warm, low female voice" gender="female" scene="A quiet library at night" shot="Close-up" language="en">The lamps were low and the shelves went on forever. She ran a finger along the spines and stopped at a book with no title. <action>She opens it slowly.</action> The first page was blank, and so was the second, but the third held a single line written in a hand she knew. It was her own handwriting, from a letter she had never sent. She read it twice, then closed the book and looked up at the long dark aisle.</speak>"#;
@@ -20,29 +20,6 @@ fn make_model(dir: &Path) -> PathBuf {
         run(&["models", "make-test-model", models.to_str().expect("UTF-8 temp path"), "--seed", "3"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     models
-}
-
-/// (channels, sample rate, bits, frames) from a RIFF/WAVE file.
-fn wav_facts(bytes: &[u8]) -> (u16, u32, u16, usize) {
-    assert_eq!(&bytes[0..4], b"RIFF");
-    assert_eq!(&bytes[8..12], b"WAVE");
-    let (mut pos, mut fmt, mut data) = (12, None, None);
-    while pos + 8 <= bytes.len() {
-        let id = &bytes[pos..pos + 4];
-        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
-        let body = &bytes[pos + 8..(pos + 8 + len).min(bytes.len())];
-        if id == b"fmt " {
-            let channels = u16::from_le_bytes([body[2], body[3]]);
-            let rate = u32::from_le_bytes(body[4..8].try_into().expect("4 bytes"));
-            let bits = u16::from_le_bytes([body[14], body[15]]);
-            fmt = Some((channels, rate, bits));
-        } else if id == b"data" {
-            data = Some(len);
-        }
-        pos += 8 + len + (len & 1);
-    }
-    let (channels, rate, bits) = fmt.expect("fmt chunk");
-    (channels, rate, bits, data.expect("data chunk") / (usize::from(channels) * usize::from(bits / 8)))
 }
 
 #[test]

@@ -76,7 +76,11 @@ pub fn run(args: &[&str], stdin: Option<&str>) -> Output {
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn promptbook");
     if let Some(text) = stdin {
-        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+        // A command that refuses its arguments exits before reading its input: that is not a test failure.
+        match child.stdin.take().expect("stdin").write_all(text.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.expect("write stdin"),
+        }
     }
     child.wait_with_output().expect("wait for promptbook")
 }
@@ -87,4 +91,27 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// (channels, sample rate, bits, frames) from a RIFF/WAVE file.
+pub fn wav_facts(bytes: &[u8]) -> (u16, u32, u16, usize) {
+    assert_eq!(&bytes[0..4], b"RIFF");
+    assert_eq!(&bytes[8..12], b"WAVE");
+    let (mut pos, mut fmt, mut data) = (12, None, None);
+    while pos + 8 <= bytes.len() {
+        let id = &bytes[pos..pos + 4];
+        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
+        let body = &bytes[pos + 8..(pos + 8 + len).min(bytes.len())];
+        if id == b"fmt " {
+            let channels = u16::from_le_bytes([body[2], body[3]]);
+            let rate = u32::from_le_bytes(body[4..8].try_into().expect("4 bytes"));
+            let bits = u16::from_le_bytes([body[14], body[15]]);
+            fmt = Some((channels, rate, bits));
+        } else if id == b"data" {
+            data = Some(len);
+        }
+        pos += 8 + len + (len & 1);
+    }
+    let (channels, rate, bits) = fmt.expect("fmt chunk");
+    (channels, rate, bits, data.expect("data chunk") / (usize::from(channels) * usize::from(bits / 8)))
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use promptbook_engine::check::{CheckOptions, CheckReport, EstimatorKind, check};
+use promptbook_engine::plan::{check_pace, check_seed};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -14,7 +15,7 @@ pub struct CheckArgs {
     /// Speaking pace multiplier (0.5–3.0; higher plans shorter chunks).
     #[arg(long, default_value_t = 1.5)]
     pub pace: f64,
-    /// Base seed; chunk i gets seed + i·1000. -1 picks a random base and reports it.
+    /// Base seed (0 or more); chunk i gets seed + i·1000. -1 picks a random base and reports it.
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub seed: i64,
     /// Duration estimator used for planning.
@@ -42,17 +43,21 @@ impl From<EstimatorArg> for EstimatorKind {
     }
 }
 
+/// `--pace` and `--seed` as the engine takes them; checked before anything is read, so a bad value is
+/// the error (exit status 2, and `{"error"}` with `--json`).
+pub fn check_pace_and_seed(pace: f64, seed: i64) -> anyhow::Result<()> {
+    check_pace(pace).context("--pace")?;
+    check_seed(seed).context("--seed")?;
+    Ok(())
+}
+
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     super::json_errors(args.json, lint(args))
 }
 
 fn lint(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    check_pace_and_seed(args.pace, args.seed)?;
     let (name, source) = read_source(&args.file)?;
-    anyhow::ensure!(
-        (0.1..=10.0).contains(&args.pace),
-        "--pace {} is out of range (use 0.5–3.0; 1.5 is the reference default)",
-        args.pace
-    );
     let opts = CheckOptions { pace: args.pace, seed: args.seed, estimator: args.estimator.into() };
     let report = check(&source, &opts);
     if args.json {

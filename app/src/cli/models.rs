@@ -91,7 +91,8 @@ pub struct Select {
     /// present, else int8).
     #[arg(long, value_parser = parse_variant)]
     pub variant: Option<Variant>,
-    /// Include files no configuration needs (the ComfyUI-only audio pipeline file).
+    /// Include files no render needs (the ComfyUI-only audio pipeline file; Whisper-small for `qc`, MelBandRoFormer
+    /// for `separate`).
     #[arg(long)]
     pub optional: bool,
 }
@@ -127,11 +128,17 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
         ModelsAction::Inspect { file, filter, json } => inspect(&store, file, filter.as_deref(), *json),
         ModelsAction::MakeTestModel { dir, seed, int8 } => {
             use promptbook_engine::pipeline::test_model::{TestModelOptions, make_test_model_with};
-            let model = make_test_model_with(dir, *seed, TestModelOptions { int8: *int8 })?;
-            let params: u64 = model.files.iter().map(|(_, n)| n).sum();
-            crate::outln!("wrote {} files ({params} parameters) to {}", model.files.len(), dir.display());
+            use promptbook_engine::pipeline::test_model_seedvc::make_seedvc_test_model;
+            let mut files = make_test_model_with(dir, *seed, TestModelOptions { int8: *int8 })?.files;
+            files.extend(make_seedvc_test_model(dir, *seed)?);
+            let params: u64 = files.iter().map(|(_, n)| n).sum();
+            crate::outln!("wrote {} files ({params} parameters) to {}", files.len(), dir.display());
             crate::outln!(
                 "render with: promptbook render SCRIPT.xml -o OUT.wav --models-dir {}",
+                dir.display()
+            );
+            crate::outln!(
+                "convert with: promptbook convert-voice SOURCE.wav --target REF.wav -o OUT.wav --models-dir {}",
                 dir.display()
             );
             Ok(ExitCode::SUCCESS)

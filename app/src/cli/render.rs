@@ -16,7 +16,8 @@ use promptbook_engine::pipeline::scenema::{DeviceKind, ScenemaLoader};
 use promptbook_engine::pipeline::{RenderMode, RenderRequest, Waveform};
 use promptbook_engine::runtime::{EngineEvent, EngineHandle};
 
-use super::check::EstimatorArg;
+use super::check::{EstimatorArg, check_pace_and_seed};
+use crate::messages::engine_error;
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
@@ -25,7 +26,7 @@ pub struct RenderArgs {
     /// The WAV to write; the generation record goes beside it as `.json`.
     #[arg(short, long, value_name = "OUT.wav")]
     pub output: PathBuf,
-    /// Base seed; chunk i gets seed + i·1000. -1 picks a random base and records it.
+    /// Base seed (0 or more); chunk i gets seed + i·1000. -1 picks a random base and records it.
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub seed: i64,
     /// Speaking pace multiplier (0.5–3.0; higher plans shorter chunks).
@@ -73,13 +74,9 @@ const POLL: Duration = Duration::from_millis(100);
 const INTERRUPTED: u8 = 130;
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    check_pace_and_seed(args.pace, args.seed)?;
     let script = std::fs::read_to_string(&args.script)
         .with_context(|| format!("cannot read the script {}", args.script.display()))?;
-    anyhow::ensure!(
-        (0.1..=10.0).contains(&args.pace),
-        "--pace {} is out of range (use 0.5–3.0; 1.5 is the reference default)",
-        args.pace
-    );
     let estimator = args.estimator.into();
     let report = check(&script, &CheckOptions { pace: args.pace, seed: args.seed, estimator });
     if !report.valid {
@@ -128,9 +125,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
                 ));
                 break;
             }
-            EngineEvent::Failed { id, message } if id == load_id => {
+            EngineEvent::Failed { id, error } if id == load_id => {
                 bar.finish_and_clear();
-                bail!("cannot load the model: {message}");
+                bail!("cannot load the model: {}", engine_error(&error));
             }
             _ => {}
         }
@@ -173,9 +170,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
                 bar.set_message(format!("chunk {}/{of} decoding", chunk + 1));
             }
             EngineEvent::Finished { id, take } if id == render_id => break take,
-            EngineEvent::Failed { id, message } if id == render_id => {
+            EngineEvent::Failed { id, error } if id == render_id => {
                 bar.finish_and_clear();
-                bail!("render failed: {message}");
+                bail!("render failed: {}", engine_error(&error));
             }
             EngineEvent::Cancelled { id } if id == render_id => {
                 bar.finish_and_clear();

@@ -45,18 +45,20 @@ const RENDER: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::
 const UNDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
 const REDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::Z);
 const EXPORT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
-/// What the render button says when there is no model.
-pub const NO_MODEL_HELP: &str = "No model is loaded. Install the Scenema Audio weights with \
-    `promptbook models download`, or use a folder that already has them with `--models-dir DIR` \
-    (or PROMPTBOOK_MODELS_DIR); `promptbook models status` shows what is missing.";
+pub use crate::messages::NO_MODEL_HELP;
 
 /// Where the studio's model stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelState {
     Missing,
-    Loading { message: String, fraction: f32 },
+    Loading {
+        message: String,
+        fraction: f32,
+    },
     Loaded(ModelInfo),
     Failed(String),
+    /// The engine dropped a loaded model (a panic); "Reload model" runs its loader again.
+    Lost(String),
 }
 
 /// Where the studio gets the model: the store (hub cache or `--models-dir`) and the device to load it on.
@@ -382,6 +384,11 @@ impl StudioApp {
     /// Queue a render of the current script (the inspector's "takes" count of them, with consecutive
     /// seeds); returns the first request's id, or why it cannot start.
     pub fn render(&mut self) -> Result<RequestId, String> {
+        if let ModelState::Lost(why) = &self.model {
+            let why = format!("The model was unloaded ({why}); use Reload model first");
+            self.status = why.clone();
+            return Err(why);
+        }
         if !matches!(self.model, ModelState::Loaded(_)) {
             self.status = NO_MODEL_HELP.into();
             return Err(NO_MODEL_HELP.into());
@@ -460,6 +467,18 @@ impl StudioApp {
         let audio = promptbook_engine::audio::read_wav(&path)
             .with_context(|| format!("the reference voice {} cannot be read", path.display()))?;
         Ok(Some(Waveform::new(audio.sample_rate(), audio.into_channels())))
+    }
+
+    /// Load the last model again on the engine thread (after it was lost).
+    pub fn reload_model(&mut self) {
+        let Some(engine) = &mut self.engine else { return };
+        match engine.reload() {
+            Ok(id) => {
+                self.load_id = Some(id);
+                self.model = ModelState::Loading { message: "reloading the model".into(), fraction: 0.0 };
+            }
+            Err(err) => self.model = ModelState::Failed(err.to_string()),
+        }
     }
 
     /// Renders the last session left unfinished, offered back.
@@ -718,13 +737,21 @@ impl StudioApp {
             }
         }
         for event in events {
+            if let EngineEvent::ModelLost { reason, .. } = &event {
+                let why = crate::messages::engine_error(reason);
+                self.status = format!("The model was unloaded: {why}");
+                self.model = ModelState::Lost(why);
+                continue;
+            }
             if Some(event.id()) == self.load_id {
                 match event {
                     EngineEvent::LoadProgress { message, fraction, .. } => {
                         self.model = ModelState::Loading { message, fraction };
                     }
                     EngineEvent::Loaded { info, .. } => self.model = ModelState::Loaded(info),
-                    EngineEvent::Failed { message, .. } => self.model = ModelState::Failed(message),
+                    EngineEvent::Failed { error, .. } => {
+                        self.model = ModelState::Failed(crate::messages::engine_error(&error));
+                    }
                     _ => {}
                 }
                 continue;
@@ -1059,6 +1086,14 @@ impl StudioApp {
                 )),
                 ModelState::Failed(message) => {
                     ui.colored_label(theme::ERROR, format!("Model failed: {message}"))
+                }
+                ModelState::Lost(message) => {
+                    ui.colored_label(theme::ERROR, format!("Model unloaded: {message}"));
+                    let reload = ui.button("Reload model").on_hover_text("Load the same model files again");
+                    if reload.clicked() {
+                        self.reload_model();
+                    }
+                    reload
                 }
             };
             ui.separator();

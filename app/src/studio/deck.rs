@@ -14,6 +14,9 @@ impl StudioApp {
         let response = ui.add_enabled(ready, button);
         let response = match &self.model {
             ModelState::Missing | ModelState::Failed(_) => response.on_disabled_hover_text(NO_MODEL_HELP),
+            ModelState::Lost(_) => {
+                response.on_disabled_hover_text("The model was unloaded: reload it first.")
+            }
             ModelState::Loading { .. } => response.on_disabled_hover_text("The model is still loading."),
             ModelState::Loaded(_) => {
                 response.on_disabled_hover_text("Fix the script's errors first (see Problems).")
@@ -34,6 +37,12 @@ impl StudioApp {
             }
             ModelState::Loading { message, fraction } => {
                 ui.add(egui::ProgressBar::new(*fraction).text(format!("Loading: {message}")));
+            }
+            ModelState::Lost(message) => {
+                ui.colored_label(theme::ERROR, format!("The model was unloaded: {message}"));
+                if ui.button("Reload model").on_hover_text("Load the same model files again").clicked() {
+                    self.reload_model();
+                }
             }
             ModelState::Loaded(_) => {}
         }

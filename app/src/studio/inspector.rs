@@ -5,6 +5,7 @@
 use egui::RichText;
 use promptbook_engine::check::EstimatorKind;
 use promptbook_engine::pipeline::render::RenderMode;
+use promptbook_engine::plan::{PACE_RANGE, RANDOM_SEED, check_seed};
 
 use super::StudioApp;
 use crate::studio::settings::{MAX_TAKES_PER_RENDER, random_seed};
@@ -23,11 +24,30 @@ impl StudioApp {
         egui::Grid::new("inspector_grid").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
             let seed_label = ui.label("Seed");
             ui.horizontal(|ui| {
-                ui.add_enabled(
-                    !self.settings.seed_locked,
-                    egui::DragValue::new(&mut self.settings.seed).range(0..=i64::MAX),
-                )
-                .labelled_by(seed_label.id);
+                // Typed -1 rolls a random seed; other negatives are refused (the value stays) with the
+                // engine's reason, never clamped to 0 behind the director's back.
+                let refused = std::cell::Cell::new(None);
+                let parse_seed = |text: &str| {
+                    let seed = text.trim().parse::<i64>().ok()?;
+                    match check_seed(seed) {
+                        Ok(RANDOM_SEED) => Some(random_seed() as f64),
+                        Ok(seed) => Some(seed as f64),
+                        Err(why) => {
+                            refused.set(Some(why));
+                            None
+                        }
+                    }
+                };
+                let field = egui::DragValue::new(&mut self.settings.seed)
+                    .range(0..=i64::MAX)
+                    .custom_parser(parse_seed)
+                    .update_while_editing(false);
+                ui.add_enabled(!self.settings.seed_locked, field)
+                    .labelled_by(seed_label.id)
+                    .on_hover_text("0 or more; type -1 for a random seed");
+                if let Some(why) = refused.take() {
+                    self.status = format!("Seed refused: {why}");
+                }
                 let dice = ui.add_enabled(!self.settings.seed_locked, egui::Button::new("Random"));
                 if dice.on_hover_text("New random seed").clicked() {
                     self.settings.seed = random_seed();
@@ -36,7 +56,7 @@ impl StudioApp {
             });
             ui.end_row();
             let pace_label = ui.label("Pace");
-            ui.add(egui::Slider::new(&mut self.settings.pace, 0.5..=3.0).step_by(0.05))
+            ui.add(egui::Slider::new(&mut self.settings.pace, PACE_RANGE).step_by(0.05))
                 .labelled_by(pace_label.id)
                 .on_hover_text("Duration multiplier used for planning; the reference default is 1.5");
             ui.end_row();

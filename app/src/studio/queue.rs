@@ -225,9 +225,14 @@ impl RenderQueue {
                 job.chunk_audio.push(audio);
             }
             EngineEvent::Finished { id, take } => return Some((id, *take)),
-            EngineEvent::Failed { message, .. } => job.state = JobState::Failed(message),
+            EngineEvent::Failed { error, .. } => {
+                job.state = JobState::Failed(crate::messages::engine_error(&error))
+            }
             EngineEvent::Cancelled { .. } => job.state = JobState::Cancelled,
-            EngineEvent::LoadProgress { .. } | EngineEvent::Loaded { .. } | EngineEvent::Unloaded { .. } => {}
+            EngineEvent::LoadProgress { .. }
+            | EngineEvent::Loaded { .. }
+            | EngineEvent::Unloaded { .. }
+            | EngineEvent::ModelLost { .. } => {}
         }
         None
     }

@@ -3,6 +3,7 @@
 
 use promptbook_engine::check::{CheckOptions, EstimatorKind};
 use promptbook_engine::pipeline::render::RenderMode;
+use promptbook_engine::plan::{DEFAULT_PACE, PACE_RANGE};
 use serde::{Deserialize, Serialize};
 
 /// Renders queued at once with consecutive seeds, at most.
@@ -11,7 +12,7 @@ pub const MAX_TAKES_PER_RENDER: u32 = 8;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RenderSettings {
-    /// `pace`: duration multiplier for planning (0.5–3.0).
+    /// `pace`: duration multiplier for planning (in `PACE_RANGE`, 0.5–3.0).
     pub pace: f64,
     /// `seed`: base seed of the next render; chunk i uses seed + 1000·i.
     pub seed: i64,
@@ -39,7 +40,7 @@ pub struct RenderSettings {
 impl Default for RenderSettings {
     fn default() -> Self {
         Self {
-            pace: 1.5,
+            pace: DEFAULT_PACE,
             seed: random_seed(),
             seed_locked: false,
             estimator: EstimatorKind::Default,
@@ -62,7 +63,8 @@ impl RenderSettings {
 
     /// Bring values from an old or hand-edited project file back into range.
     pub fn clamped(mut self) -> Self {
-        self.pace = if self.pace.is_finite() { self.pace.clamp(0.5, 3.0) } else { 1.5 };
+        let (low, high) = (*PACE_RANGE.start(), *PACE_RANGE.end());
+        self.pace = if self.pace.is_finite() { self.pace.clamp(low, high) } else { DEFAULT_PACE };
         self.seed = self.seed.max(0);
         self.takes = self.takes.clamp(1, MAX_TAKES_PER_RENDER);
         self.min_match_ratio =

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use promptbook::studio::StudioApp;
+use promptbook_engine::error::EngineError;
 use promptbook_engine::pipeline::model::{
     AudioModel, Latent, ModelError, ModelInfo, StepCallback, TextConditioning,
 };
@@ -20,6 +21,8 @@ pub struct StandIn {
     pub amplitude: f32,
     /// Sleep per sampler step, to keep a render running long enough to cancel.
     pub step_delay: Duration,
+    /// Panic in the sampler (a model in an unknown state).
+    pub panics: bool,
     /// Sleep per decode, standing in for the real model's long VAE + vocoder pass.
     pub decode_delay: Duration,
 }
@@ -49,6 +52,7 @@ impl AudioModel for StandIn {
         _reference: Option<&Latent>,
         on_step: &mut StepCallback<'_>,
     ) -> Result<Latent, ModelError> {
+        assert!(!self.panics, "stand-in model exploded");
         for step in 1..=8 {
             std::thread::sleep(self.step_delay);
             if let ControlFlow::Break(()) = on_step(step, 8) {
@@ -81,9 +85,27 @@ impl AudioModel for StandIn {
 pub struct Loader(pub Option<StandIn>);
 
 impl ModelLoader for Loader {
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, String> {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
         progress("stand-in", 1.0);
-        Ok(Box::new(self.0.take().ok_or("loaded twice")?))
+        Ok(Box::new(self.0.take().ok_or(EngineError::Load("loaded twice".into()))?))
+    }
+}
+
+/// Makes a fresh stand-in on every load; the first one panics when it renders.
+pub struct PanicsFirst {
+    pub loads: usize,
+}
+
+impl ModelLoader for PanicsFirst {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
+        progress("stand-in", 1.0);
+        self.loads += 1;
+        Ok(Box::new(StandIn {
+            amplitude: 0.4,
+            step_delay: Duration::ZERO,
+            decode_delay: Duration::ZERO,
+            panics: self.loads == 1,
+        }))
     }
 }
 
@@ -96,7 +118,7 @@ pub fn harness(script: &str) -> Harness<'static, StudioApp> {
 
 /// A studio with the stand-in model loaded.
 pub fn loaded(script: &str, step_delay: Duration) -> Harness<'static, StudioApp> {
-    loaded_with(script, StandIn { amplitude: 0.4, step_delay, decode_delay: Duration::ZERO })
+    loaded_with(script, StandIn { amplitude: 0.4, step_delay, decode_delay: Duration::ZERO, panics: false })
 }
 
 /// A studio with `model` loaded.

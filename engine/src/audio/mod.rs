@@ -5,10 +5,13 @@
 //! - [`import`]: decode WAV, FLAC, MP3 and OGG Vorbis with symphonia, resample, save as WAV.
 //! - [`resample`]: offline sample-rate conversion with rubato's FFT resampler.
 //! - [`reference`]: which part of a reference clip the engine turns into the reference latent.
+//! - [`bwf`], [`stems`]: Broadcast WAV stems with `bext` / `iXML` metadata and loudness presets.
 
+pub mod bwf;
 pub mod import;
 pub mod reference;
 pub mod resample;
+pub mod stems;
 pub mod wav;
 
 use std::path::PathBuf;

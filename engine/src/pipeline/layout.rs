@@ -15,6 +15,7 @@ use promptbook_models::vocoder;
 use promptbook_models::weights::Checkpoint;
 
 use super::scenema::TRANSFORMER_FILES;
+use crate::store::GEMMA_REPO;
 use crate::store::Store;
 use crate::text::GemmaFiles;
 
@@ -38,7 +39,8 @@ pub fn check_store(store: &Store) -> Vec<LayoutProblem> {
 
     // Gemma first: its size fixes the connector's input width.
     let mut gemma_width = (GEMMA_HIDDEN_SIZE, GEMMA_NUM_LEVELS);
-    if let Ok(config_path) = store.path_of("config.json")
+    // The full key: Whisper and BigVGAN have a `config.json` too.
+    if let Ok(config_path) = store.path_of(&format!("{GEMMA_REPO}/config.json"))
         && let Some(dir) = config_path.parent()
     {
         match GemmaFiles::in_dir(dir) {

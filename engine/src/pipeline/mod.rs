@@ -5,7 +5,10 @@ pub mod model;
 pub mod postprocess;
 pub mod render;
 pub mod scenema;
+pub mod separation;
 pub mod test_model;
+pub mod test_model_seedvc;
+pub mod test_separator;
 pub mod waveform;
 
 pub use model::{AudioModel, Latent, LoadReport, ModelError, ModelInfo, TextConditioning};

@@ -23,13 +23,31 @@ pub type StepCallback<'a> = dyn FnMut(usize, usize) -> ControlFlow<()> + 'a;
 pub enum ModelError {
     #[error("cancelled")]
     Cancelled,
+    /// The device ran out of memory (the backend's message).
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Tensor(promptbook_models::candle::Error),
     #[error("{0}")]
     Failed(String),
 }
 
+impl ModelError {
+    /// A failure from its message, told apart when the device ran out of memory.
+    pub fn from_message(message: String) -> Self {
+        if crate::error::is_out_of_memory(&message) {
+            Self::OutOfMemory(message)
+        } else {
+            Self::Failed(message)
+        }
+    }
+}
+
 impl From<promptbook_models::candle::Error> for ModelError {
     fn from(err: promptbook_models::candle::Error) -> Self {
-        ModelError::Failed(err.to_string())
+        let message = err.to_string();
+        if crate::error::is_out_of_memory(&message) { Self::OutOfMemory(message) } else { Self::Tensor(err) }
     }
 }
 

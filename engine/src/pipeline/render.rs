@@ -15,6 +15,9 @@ use super::model::{AudioModel, Latent, ModelError, ModelInfo};
 use super::postprocess;
 use super::waveform::Waveform;
 use crate::check::EstimatorKind;
+use crate::error::EngineError;
+use crate::plan::{check_pace, check_seed};
+use crate::prompt::PromptError;
 
 /// The tail of each chunk that conditions the next (`REF_TAIL_SECONDS`).
 pub const REF_TAIL_SECONDS: f64 = 3.0;
@@ -36,7 +39,7 @@ pub enum RenderMode {
 #[derive(Debug, Clone)]
 pub struct RenderRequest {
     pub script: String,
-    /// Base seed; -1 picks a random base (reported in the record).
+    /// Base seed; -1 picks a random base (reported in the record); other negatives are refused.
     pub seed: i64,
     pub pace: f64,
     pub mode: RenderMode,
@@ -69,16 +72,6 @@ pub enum RenderProgress<'a> {
         of: usize,
         audio: Arc<Waveform>,
     },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error("the script has errors: {0}")]
-    InvalidScript(String),
-    #[error("cancelled")]
-    Cancelled,
-    #[error("chunk {chunk}: {message}")]
-    Model { chunk: usize, message: String },
 }
 
 /// Which reference latent conditioned a chunk.
@@ -156,14 +149,16 @@ struct PlannedRender {
     chunks: Vec<(String, String, f64, i64)>, // (text, prompt, duration_s, seed)
 }
 
-fn plan(request: &RenderRequest) -> Result<PlannedRender, RenderError> {
+fn plan(request: &RenderRequest) -> Result<PlannedRender, EngineError> {
+    check_pace(request.pace).map_err(EngineError::InvalidSettings)?;
+    check_seed(request.seed).map_err(EngineError::InvalidSettings)?;
     let opts =
         crate::check::CheckOptions { pace: request.pace, seed: request.seed, estimator: request.estimator };
     let report = crate::check::check(&request.script, &opts);
     if !report.valid {
         let messages: Vec<String> =
             report.errors.iter().map(|e| format!("{}:{}: {}", e.line, e.column, e.message)).collect();
-        return Err(RenderError::InvalidScript(messages.join("; ")));
+        return Err(EngineError::InvalidScript { problems: messages });
     }
     let compiled = report.compiled.as_ref().map(|c| c.prompt.clone()).unwrap_or_default();
     let base_seed = report.base_seed.unwrap_or(request.seed);
@@ -183,11 +178,8 @@ fn plan(request: &RenderRequest) -> Result<PlannedRender, RenderError> {
     }
 }
 
-fn model_error(chunk: usize) -> impl Fn(ModelError) -> RenderError {
-    move |err| match err {
-        ModelError::Cancelled => RenderError::Cancelled,
-        ModelError::Failed(message) => RenderError::Model { chunk, message },
-    }
+fn model_error(chunk: usize) -> impl Fn(ModelError) -> EngineError {
+    move |err| EngineError::from_model(chunk, err)
 }
 
 fn ms(since: Instant) -> f64 {
@@ -199,7 +191,7 @@ pub fn render(
     model: &mut dyn AudioModel,
     request: &RenderRequest,
     observer: &mut dyn FnMut(RenderProgress<'_>) -> ControlFlow<()>,
-) -> Result<Take, RenderError> {
+) -> Result<Take, EngineError> {
     let started = Instant::now();
     let planned = plan(request)?;
     let info = model.info();
@@ -218,7 +210,7 @@ pub fn render(
     let mut cleaned = Vec::with_capacity(of);
     for (index, (text, prompt, duration_s, seed)) in planned.chunks.iter().enumerate() {
         if observer(RenderProgress::ChunkStarted { index, of, text }).is_break() {
-            return Err(RenderError::Cancelled);
+            return Err(EngineError::Cancelled);
         }
         let t = Instant::now();
         let conditioning = model.encode_text(prompt).map_err(model_error(index))?;
@@ -227,28 +219,30 @@ pub fn render(
         let t = Instant::now();
         let mut on_step =
             |step: usize, steps: usize| observer(RenderProgress::Step { chunk: index, step, of: steps });
-        let seed_u64 = u64::try_from(*seed).unwrap_or(0);
+        // The plan refuses negative seeds; were one to get here, it must not alias another chunk's noise.
+        let seed_u64 = u64::try_from(*seed)
+            .map_err(|_| EngineError::InvalidSettings(PromptError::InvalidSeed(*seed)))?;
         let latent = model
             .sample(&conditioning, *duration_s, seed_u64, reference.as_ref().map(|(l, _)| l), &mut on_step)
             .map_err(model_error(index))?;
         let sample_ms = ms(t);
 
         if observer(RenderProgress::Decoding { index, of }).is_break() {
-            return Err(RenderError::Cancelled);
+            return Err(EngineError::Cancelled);
         }
         let t = Instant::now();
         let audio = model.decode(&latent).map_err(model_error(index))?;
         let decode_ms = ms(t);
         // Silence trimming would quietly turn NaN audio into a near-empty take.
         if audio.channels.iter().flatten().any(|s| !s.is_finite()) {
-            return Err(RenderError::Model {
+            return Err(EngineError::Model {
                 chunk: index,
-                message: "the decoded audio holds NaN or infinite samples; the model's weights are damaged (run `promptbook models verify`)".into(),
+                source: ModelError::Failed("the decoded audio holds NaN or infinite samples; the model's weights are damaged (run `promptbook models verify`)".into()),
             });
         }
         let audio = Arc::new(audio);
         if observer(RenderProgress::ChunkReady { index, of, audio: audio.clone() }).is_break() {
-            return Err(RenderError::Cancelled);
+            return Err(EngineError::Cancelled);
         }
 
         records.push(ChunkRecord {

@@ -25,8 +25,9 @@ use super::model::{
     AudioModel, Latent, LoadReport, ModelError, ModelFile, ModelInfo, StepCallback, TextConditioning,
 };
 use super::waveform::Waveform;
+use crate::error::EngineError;
 use crate::runtime::ModelLoader;
-use crate::store::Store;
+use crate::store::{GEMMA_REPO, Store};
 use crate::text::{EncoderOptions, GemmaFiles, TextEncoder};
 
 /// The transformer files, preferred first (INT8 is the default download).
@@ -55,7 +56,8 @@ impl DeviceKind {
         }
     }
 
-    fn open(self) -> Result<Device, String> {
+    /// The candle device, or why it cannot be opened (a build without the feature, no GPU).
+    pub fn open(self) -> Result<Device, String> {
         let gpu = |r: promptbook_models::candle::Result<Device>, name: &str, feature: &str| {
             r.map_err(|e| {
                 format!(
@@ -99,9 +101,10 @@ impl ScenemaFiles {
         let transformer = TRANSFORMER_FILES.iter().find_map(|name| store.path_of(name).ok());
         let pipeline = find(audio_vae::PIPELINE_FILE);
         let encoder = store.path_of(audio_vae::ENCODER_FILE).ok();
-        let gemma_config = find("config.json");
-        let _ = find("tokenizer.json");
-        let _ = find("model.safetensors.index.json");
+        // Full keys: `config.json` and `tokenizer.json` also exist in other repositories (Whisper).
+        let gemma_config = find(&format!("{GEMMA_REPO}/config.json"));
+        let _ = find(&format!("{GEMMA_REPO}/tokenizer.json"));
+        let _ = find(&format!("{GEMMA_REPO}/model.safetensors.index.json"));
         if transformer.is_none() {
             missing.insert(0, TRANSFORMER_FILES.join(" or "));
         }
@@ -131,12 +134,12 @@ pub struct ScenemaLoader {
 }
 
 impl ModelLoader for ScenemaLoader {
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, String> {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
         let store = self.store.clone().unwrap_or_else(|| Store::from_env(self.models_dir.clone()));
         progress("locating model files", 0.0);
-        let files = ScenemaFiles::locate(&store)?;
-        let device = self.device.open()?;
-        Ok(Box::new(ScenemaModel::load(&files, device, progress)?))
+        let files = ScenemaFiles::locate(&store).map_err(EngineError::MissingFiles)?;
+        let device = self.device.open().map_err(EngineError::Device)?;
+        Ok(Box::new(ScenemaModel::load(&files, device, progress).map_err(EngineError::load)?))
     }
 }
 
@@ -321,7 +324,7 @@ impl AudioModel for ScenemaModel {
     }
 
     fn encode_text(&mut self, prompt: &str) -> Result<TextConditioning, ModelError> {
-        let encoded = self.text.encode(prompt).map_err(|e| ModelError::Failed(e.to_string()))?;
+        let encoded = self.text.encode(prompt).map_err(|e| ModelError::from_message(e.to_string()))?;
         let shards: Vec<&Path> = self.gemma_shards.iter().map(PathBuf::as_path).collect();
         for hidden in &encoded.hidden_states {
             ensure_finite(hidden, "Gemma 3 text encoder", &shards)?;

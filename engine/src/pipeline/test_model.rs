@@ -23,6 +23,9 @@ use promptbook_models::vocoder::{self, VocoderWithBwe};
 
 use super::scenema::{TRANSFORMER_FILES, seeded_noise};
 
+mod whisper;
+pub use whisper::{WHISPER_DIR, make_test_whisper};
+
 /// The Scenema `config` metadata of the tiny model (transformer, audio VAE and vocoder sections).
 const CONFIG: &str = include_str!("test_model_config.json");
 /// A 448-token Gemma-style tokenizer (the same file as `tests/fixtures/tokenizer/tokenizer.json`).
@@ -62,7 +65,7 @@ fn gemma_config() -> serde_json::Value {
     })
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), TestModelError> {
+pub(super) fn write(path: &Path, bytes: &[u8]) -> Result<(), TestModelError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|source| TestModelError::Io { path: parent.to_path_buf(), source })?;
@@ -77,7 +80,7 @@ fn name_hash(name: &str) -> u64 {
 
 /// Random values for one tensor, scaled so that a random network stays finite and audible: fan-in scaled
 /// weights, near-one norm scales and latent std, small biases, and positive low-pass resampling filters.
-fn random_values(name: &str, dims: &[usize], seed: u64) -> Vec<f32> {
+pub(super) fn random_values(name: &str, dims: &[usize], seed: u64) -> Vec<f32> {
     let n: usize = dims.iter().product();
     let noise = seeded_noise(seed ^ name_hash(name), n);
     if name.ends_with("filter") {
@@ -103,7 +106,7 @@ fn random_values(name: &str, dims: &[usize], seed: u64) -> Vec<f32> {
 }
 
 /// Overwrite every variable of `varmap` with [`random_values`]; returns the tensors by (renamed) name.
-fn randomised(
+pub(super) fn randomised(
     varmap: &VarMap,
     seed: u64,
     rename: impl Fn(&str) -> String,
@@ -123,7 +126,7 @@ fn randomised(
         .collect()
 }
 
-fn save(
+pub(super) fn save(
     path: &Path,
     tensors: &[(String, Tensor)],
     config: Option<&serde_json::Value>,
@@ -138,7 +141,7 @@ fn save(
     Ok(tensors.iter().map(|(_, t)| t.elem_count() as u64).sum())
 }
 
-fn new_varmap() -> (VarMap, VarBuilder<'static>) {
+pub(super) fn new_varmap() -> (VarMap, VarBuilder<'static>) {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     (varmap, vb)
@@ -323,6 +326,8 @@ pub fn make_test_model_with(
     let path = gemma_dir.join("model.safetensors.index.json");
     write(&path, serde_json::to_string_pretty(&index)?.as_bytes())?;
     files.push((path, 0));
+    files.extend(make_test_whisper(dir, seed)?);
+    files.push(super::test_separator::make_test_separator(dir, seed)?);
     Ok(TestModel { files })
 }
 

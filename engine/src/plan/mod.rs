@@ -28,6 +28,12 @@ use sentences::{clause_ranges, has_clause_separator};
 pub const MAX_CHUNK_DURATION_S: f64 = 15.0;
 /// Default `pace` (`LTX_MULTIPLIER`): the model speaks more slowly than the estimate.
 pub const DEFAULT_PACE: f64 = 1.5;
+/// The paces Promptbook accepts: the reference server takes any number, its ComfyUI widget 0.5 to 3.0
+/// (postprocessing-spec §1.1), and so do the command line, the studio and the engine. The messages of
+/// [`PromptError::InvalidPace`] and the CLI help say these bounds in words.
+pub const PACE_RANGE: std::ops::RangeInclusive<f64> = 0.5..=3.0;
+/// The base seed that asks for a random one; every other seed must be 0 or more.
+pub const RANDOM_SEED: i64 = -1;
 /// Seconds per action in the reference's `estimate_duration` (unused by its planner, A14).
 pub const ACTION_DURATION_S: f64 = 1.5;
 /// Chunk `i` uses seed `base + i * SEED_STRIDE`.
@@ -208,7 +214,9 @@ pub fn plan_compiled(
     mode: SplitterMode,
 ) -> Result<Plan, PromptError> {
     check_pace(pace)?;
-    let base_seed = if base_seed == -1 { rand::rng().random_range(0..=MAX_RANDOM_SEED) } else { base_seed };
+    check_seed(base_seed)?;
+    let base_seed =
+        if base_seed == RANDOM_SEED { rand::rng().random_range(0..=MAX_RANDOM_SEED) } else { base_seed };
 
     let all_actions: f64 = blocks(doc)
         .iter()
@@ -259,8 +267,14 @@ pub fn plan_compiled(
     Ok(Plan { base_seed, chunks })
 }
 
-fn check_pace(pace: f64) -> Result<(), PromptError> {
-    if pace.is_finite() && pace > 0.0 { Ok(()) } else { Err(PromptError::InvalidPace(pace)) }
+/// `pace` if it lies in [`PACE_RANGE`] (NaN does not).
+pub fn check_pace(pace: f64) -> Result<f64, PromptError> {
+    if PACE_RANGE.contains(&pace) { Ok(pace) } else { Err(PromptError::InvalidPace(pace)) }
+}
+
+/// `seed` if it is [`RANDOM_SEED`] or not negative: a negative seed would alias another chunk's noise.
+pub fn check_seed(seed: i64) -> Result<i64, PromptError> {
+    if seed == RANDOM_SEED || seed >= 0 { Ok(seed) } else { Err(PromptError::InvalidSeed(seed)) }
 }
 
 #[cfg(test)]
@@ -321,9 +335,16 @@ mod tests {
             .expect_err("invalid");
         assert!(err.to_string().starts_with("Invalid prompt: Invalid XML: "), "{err}");
         assert_eq!(err.line(), Some(1));
-        for pace in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        for pace in [0.0, -1.0, 0.49, 3.01, 10.0, f64::NAN, f64::INFINITY] {
             let err = plan_chunks(xml, 1, pace, &ReferenceEstimator, SplitterMode::Reference);
-            assert!(matches!(err, Err(PromptError::InvalidPace(_))));
+            assert!(matches!(err, Err(PromptError::InvalidPace(_))), "pace {pace}");
+        }
+        for pace in [0.5, 3.0] {
+            assert!(plan_chunks(xml, 1, pace, &ReferenceEstimator, SplitterMode::Reference).is_ok());
+        }
+        for seed in [-2, -5, -1000, i64::MIN] {
+            let err = plan_chunks(xml, seed, 1.5, &ReferenceEstimator, SplitterMode::Reference);
+            assert!(matches!(err, Err(PromptError::InvalidSeed(s)) if s == seed), "seed {seed}");
         }
         let err = plan_chunks(LONG, i64::MAX - 10, 1.5, &ReferenceEstimator, SplitterMode::Reference);
         assert!(matches!(err, Err(PromptError::SeedOverflow { .. })));

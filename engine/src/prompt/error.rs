@@ -19,9 +19,12 @@ pub enum PromptError {
         /// 1-based column (in characters) of the first error.
         column: usize,
     },
-    /// `pace` must be a positive, finite multiplier.
-    #[error("pace must be a positive, finite number, got {0}")]
+    /// `pace` must lie in [`crate::plan::PACE_RANGE`].
+    #[error("pace must be from 0.5 to 3.0 (1.5 is the reference default), got {0}")]
     InvalidPace(f64),
+    /// A seed is `-1` (random) or not negative.
+    #[error("seed must be -1 (a random seed) or 0 or more, got {0}")]
+    InvalidSeed(i64),
     /// `base_seed + i * 1000` does not fit into an `i64` for every chunk.
     #[error("seed {base_seed} is too large for {chunks} chunks (chunk i uses seed + i*1000)")]
     SeedOverflow {
@@ -38,7 +41,7 @@ impl PromptError {
         match self {
             Self::Parse(e) => Some(e.line),
             Self::Invalid { line, .. } => Some(*line),
-            Self::InvalidPace(_) | Self::SeedOverflow { .. } => None,
+            Self::InvalidPace(_) | Self::InvalidSeed(_) | Self::SeedOverflow { .. } => None,
         }
     }
 
@@ -47,7 +50,7 @@ impl PromptError {
         match self {
             Self::Parse(e) => Some(e.column),
             Self::Invalid { column, .. } => Some(*column),
-            Self::InvalidPace(_) | Self::SeedOverflow { .. } => None,
+            Self::InvalidPace(_) | Self::InvalidSeed(_) | Self::SeedOverflow { .. } => None,
         }
     }
 }

@@ -103,6 +103,10 @@ pub enum StoreError {
     #[error("{name:?} is not a model file Promptbook knows; `promptbook models status` lists them")]
     UnknownFile { name: String },
 
+    /// The bare file name is in several repositories.
+    #[error("{name:?} is in several repositories; name one of: {}", keys.join(", "))]
+    AmbiguousFile { name: String, keys: Vec<String> },
+
     /// The download was cancelled; what was received is kept and the next download resumes from it.
     #[error("download cancelled; run it again to resume")]
     Cancelled,

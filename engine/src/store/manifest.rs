@@ -132,6 +132,8 @@ pub struct ManifestFile {
     pub need: Need,
     /// What it holds, for people.
     pub role: String,
+    /// The licence its publisher states, or what is known when none is stated; `None` where not recorded.
+    pub licence: Option<String>,
 }
 
 impl ManifestFile {
@@ -164,6 +166,18 @@ pub const SCENEMA_REPO: &str = "ScenemaAI/scenema-audio";
 /// The text encoder Scenema downloads and uses (not the QAT variant upstream LTX recommends).
 pub const GEMMA_REPO: &str = "google/gemma-3-12b-it";
 
+/// Whisper-small, to hear takes back (`promptbook qc`, validation) and SeedVC's content encoder. Licence
+/// Apache-2.0 (the model card's), stated in each file's role.
+pub const WHISPER_REPO: &str = "openai/whisper-small";
+pub const WHISPER_LICENSE: &str = "Apache-2.0";
+
+/// SeedVC voice conversion (postprocessing-spec §5.1): the DiT + length regulator and its config, the CAM++
+/// speaker encoder, the BigVGAN-v2 22 kHz vocoder; the content encoder is Whisper-small above. Licences as the
+/// upstream projects state them, in each file's role.
+pub const SEEDVC_REPO: &str = "Plachta/Seed-VC";
+pub const CAMPPLUS_REPO: &str = "funasr/campplus";
+pub const BIGVGAN_REPO: &str = "nvidia/bigvgan_v2_22khz_80band_256x";
+
 const GB: u64 = 1_000_000_000;
 const MB: u64 = 1_000_000;
 
@@ -178,6 +192,7 @@ impl Manifest {
             sha256: None,
             need,
             role: role.into(),
+            licence: None,
         };
         let mut files = vec![
             file(
@@ -238,7 +253,22 @@ impl Manifest {
                 "Gemma 3 weights (bf16 shard)",
             ));
         }
-        Manifest { repos: vec![repo(SCENEMA_REPO, false), repo(GEMMA_REPO, true)], files }
+        files.extend(whisper_files());
+        files.extend(seedvc_files());
+        let (separator_repo, separator_file) = separator_entry();
+        files.push(separator_file);
+        Manifest {
+            repos: vec![
+                repo(SCENEMA_REPO, false),
+                repo(GEMMA_REPO, true),
+                repo(WHISPER_REPO, false),
+                repo(SEEDVC_REPO, false),
+                repo(CAMPPLUS_REPO, false),
+                repo(BIGVGAN_REPO, false),
+                separator_repo,
+            ],
+            files,
+        }
     }
 
     /// The repository `org/name`.
@@ -260,6 +290,97 @@ impl Manifest {
         let first = matches.next()?;
         matches.next().is_none().then_some(first)
     }
+}
+
+/// `openai/whisper-small` (f32 safetensors, about 967 MB): optional until renders validate their takes.
+fn whisper_files() -> Vec<ManifestFile> {
+    let file = |file: &str, size, role: &str| ManifestFile {
+        repo: WHISPER_REPO.into(),
+        file: file.into(),
+        size,
+        sha256: None,
+        need: Need::Optional,
+        role: role.into(),
+        licence: Some(WHISPER_LICENSE.into()),
+    };
+    vec![
+        file("config.json", FileSize::Unknown, "Whisper-small config"),
+        file("preprocessor_config.json", FileSize::Unknown, "Whisper-small log-mel settings"),
+        file("tokenizer.json", FileSize::Unknown, "Whisper-small tokenizer"),
+        file("model.safetensors", FileSize::About(967 * MB), "Whisper-small weights (f32), for `qc`"),
+    ]
+}
+
+/// SeedVC's files (optional until a render or `convert-voice` needs them). Sizes as third-party download lists
+/// state them (CAM++ 28.0 MB, BigVGAN 449 MB; the DiT is 98M parameters of f32).
+fn seedvc_files() -> Vec<ManifestFile> {
+    let file = |repo: &str, file: &str, size, role: &str, licence: &str| ManifestFile {
+        repo: repo.into(),
+        file: file.into(),
+        size,
+        sha256: None,
+        need: Need::Optional,
+        role: role.into(),
+        licence: Some(licence.into()),
+    };
+    // Seed-VC: GPL-3.0 (the Plachtaa/seed-vc repository and the model card); CAM++: Apache-2.0 (3D-Speaker);
+    // BigVGAN-v2: MIT (NVIDIA's model card).
+    vec![
+        file(
+            SEEDVC_REPO,
+            "DiT_seed_v2_uvit_whisper_small_wavenet_bigvgan_pruned.pth",
+            FileSize::About(400 * MB),
+            "SeedVC DiT + length regulator (torch pickle, read without Python)",
+            "GPL-3.0",
+        ),
+        file(
+            SEEDVC_REPO,
+            "config_dit_mel_seed_uvit_whisper_small_wavenet.yml",
+            FileSize::Unknown,
+            "SeedVC model config",
+            "GPL-3.0",
+        ),
+        file(
+            CAMPPLUS_REPO,
+            "campplus_cn_common.bin",
+            FileSize::About(28 * MB),
+            "CAM++ speaker embedding",
+            "Apache-2.0",
+        ),
+        file(BIGVGAN_REPO, "config.json", FileSize::Unknown, "BigVGAN-v2 22 kHz config", "MIT"),
+        file(
+            BIGVGAN_REPO,
+            "bigvgan_generator.pt",
+            FileSize::About(449 * MB),
+            "BigVGAN-v2 22 kHz vocoder (torch pickle, weight norm)",
+            "MIT",
+        ),
+    ]
+}
+
+/// The MelBandRoFormer vocal model the dialogue/SFX separation runs (postprocessing-spec §4.1).
+pub const SEPARATOR_REPO: &str = "Kijai/MelBandRoFormer_comfy";
+
+/// The separation model's repository and file: optional, since no render needs it.
+fn separator_entry() -> (RepoSpec, ManifestFile) {
+    let repo = RepoSpec { id: SEPARATOR_REPO.into(), revision: "main".into(), gated: false };
+    let file = ManifestFile {
+        repo: SEPARATOR_REPO.into(),
+        file: "MelBandRoformer_fp16.safetensors".into(),
+        // "about 436 MB" (the spec's reading of the hub listing); 228 M fp16 parameters.
+        size: FileSize::About(436 * MB),
+        sha256: None,
+        need: Need::Optional,
+        role: "MelBandRoFormer vocal model (Kimberley Jensen), fp16: dialogue/SFX stems".into(),
+        // Read from the hub pages and the original repositories, not legal advice.
+        licence: Some(
+            "none stated: Kijai/MelBandRoFormer_comfy names no licence, the original KimberleyJSN/melbandroformer \
+             is marked \"unknown\", and KimberleyJensen/Mel-Band-Roformer-Vocal-Model has no LICENSE file; \
+             ask the author before redistributing the weights"
+                .into(),
+        ),
+    };
+    (repo, file)
 }
 
 #[cfg(test)]
@@ -290,7 +411,11 @@ mod tests {
         assert_eq!(int8.len(), bf16.len());
         assert_eq!(int8.len(), 11, "{int8:?}");
         assert!(!int8.contains(&"scenema-audio-pipeline-audio.safetensors"));
-        assert_eq!(m.files_for(Variant::Int8, true).len(), 12);
+        assert_eq!(
+            m.files_for(Variant::Int8, true).len(),
+            12 + 4 + 5 + 1,
+            "the pipeline-audio file, Whisper, SeedVC, the separator"
+        );
     }
 
     #[test]
@@ -301,9 +426,52 @@ mod tests {
         for i in 1..=5 {
             assert!(m.find(&format!("model-{i:05}-of-00005.safetensors")).is_some());
         }
-        assert_eq!(m.find("config.json").unwrap().repo, GEMMA_REPO);
+        assert_eq!(m.find("google/gemma-3-12b-it/config.json").unwrap().repo, GEMMA_REPO);
         assert_eq!(m.find("google/gemma-3-12b-it/tokenizer.json").unwrap().file, "tokenizer.json");
         assert!(m.find("nope.bin").is_none());
+    }
+
+    #[test]
+    fn whisper_is_optional_public_and_named_by_key() {
+        let m = Manifest::builtin();
+        assert!(!m.repo(WHISPER_REPO).unwrap().gated);
+        for name in ["config.json", "preprocessor_config.json", "tokenizer.json", "model.safetensors"] {
+            let f = m.find(&format!("{WHISPER_REPO}/{name}")).unwrap();
+            assert_eq!(f.need, Need::Optional);
+            assert_eq!(f.licence.as_deref(), Some(WHISPER_LICENSE));
+        }
+        // `config.json` and `tokenizer.json` now exist in two repositories: bare names are ambiguous.
+        assert!(m.find("config.json").is_none());
+        assert_eq!(m.find("model.safetensors").unwrap().repo, WHISPER_REPO);
+    }
+
+    #[test]
+    fn seedvc_files_are_optional_with_licences() {
+        let m = Manifest::builtin();
+        for (repo, name, licence) in [
+            (SEEDVC_REPO, "DiT_seed_v2_uvit_whisper_small_wavenet_bigvgan_pruned.pth", "GPL-3.0"),
+            (SEEDVC_REPO, "config_dit_mel_seed_uvit_whisper_small_wavenet.yml", "GPL-3.0"),
+            (CAMPPLUS_REPO, "campplus_cn_common.bin", "Apache-2.0"),
+            (BIGVGAN_REPO, "config.json", "MIT"),
+            (BIGVGAN_REPO, "bigvgan_generator.pt", "MIT"),
+        ] {
+            let f = m.find(&format!("{repo}/{name}")).unwrap();
+            assert_eq!(f.need, Need::Optional);
+            assert_eq!(f.licence.as_deref(), Some(licence));
+            assert!(!m.repo(repo).unwrap().gated);
+        }
+        assert_eq!(m.find("bigvgan_generator.pt").unwrap().repo, BIGVGAN_REPO);
+    }
+
+    #[test]
+    fn the_separator_is_optional_and_states_its_licence() {
+        let m = Manifest::builtin();
+        let f = m.find("MelBandRoformer_fp16.safetensors").unwrap();
+        assert_eq!(f.repo, SEPARATOR_REPO);
+        assert_eq!(f.need, Need::Optional);
+        assert!(f.licence.as_deref().unwrap().contains("none stated"));
+        assert!(!m.repo(SEPARATOR_REPO).unwrap().gated);
+        assert!(!m.files_for(Variant::Bf16, false).contains(&f));
     }
 
     #[test]

@@ -21,7 +21,10 @@ use std::time::Duration;
 pub use error::{StoreError, human_bytes};
 pub use events::{CancelToken, EventSink, StoreEvent};
 pub use hub::{DEFAULT_ENDPOINT, RemoteFile};
-pub use manifest::{FileSize, GEMMA_REPO, Manifest, ManifestFile, Need, RepoSpec, SCENEMA_REPO, Variant};
+pub use manifest::{
+    BIGVGAN_REPO, CAMPPLUS_REPO, FileSize, GEMMA_REPO, Manifest, ManifestFile, Need, RepoSpec, SCENEMA_REPO,
+    SEEDVC_REPO, Variant, WHISPER_LICENSE, WHISPER_REPO,
+};
 pub use verify::Digest;
 
 use cache::{BlobLock, RepoCache};
@@ -348,7 +351,15 @@ impl Store {
 
     /// The path of one manifest file, named as `org/name/file` or by its file name.
     pub fn path_of(&self, name: &str) -> Result<PathBuf, StoreError> {
-        let file = self.manifest.find(name).ok_or_else(|| StoreError::UnknownFile { name: name.into() })?;
+        let file = self.manifest.find(name).ok_or_else(|| {
+            let keys: Vec<String> =
+                self.manifest.files.iter().filter(|f| f.file == name).map(ManifestFile::key).collect();
+            if keys.len() > 1 {
+                StoreError::AmbiguousFile { name: name.into(), keys }
+            } else {
+                StoreError::UnknownFile { name: name.into() }
+            }
+        })?;
         self.locate(file).ok_or_else(|| StoreError::Missing { missing: vec![file.key()] })
     }
 

@@ -1,5 +1,6 @@
-//! Short-time Fourier transform and mel spectrogram on the CPU, as `torch.stft` /
-//! `torchaudio.transforms.MelSpectrogram` compute them (one-sided, unnormalised, optional centring).
+//! Short-time Fourier transform, its inverse and the mel spectrogram on the CPU, as `torch.stft` /
+//! `torch.istft` / `torchaudio.transforms.MelSpectrogram` compute them (one-sided, unnormalised, optional
+//! centring).
 //!
 //! The FFT runs in f64 (realfft), so results are closer to exact than torch's f32 and differ from it
 //! only by torch's own rounding.
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use candle_core::{Result, bail};
 use realfft::num_complex::Complex;
-use realfft::{RealFftPlanner, RealToComplex};
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 use super::mel::{MelNorm, MelScale, apply_filterbank, mel_filterbank};
 
@@ -32,6 +33,7 @@ pub struct Stft {
     center: bool,
     pad_mode: PadMode,
     fft: Arc<dyn RealToComplex<f64>>,
+    ifft: Arc<dyn ComplexToReal<f64>>,
 }
 
 impl std::fmt::Debug for Stft {
@@ -86,8 +88,10 @@ impl Stft {
         for (i, &w) in window.iter().enumerate() {
             padded[left + i] = f64::from(w);
         }
-        let fft = RealFftPlanner::<f64>::new().plan_fft_forward(n_fft);
-        Ok(Self { n_fft, hop_length, window: padded, center, pad_mode, fft })
+        let mut planner = RealFftPlanner::<f64>::new();
+        let fft = planner.plan_fft_forward(n_fft);
+        let ifft = planner.plan_fft_inverse(n_fft);
+        Ok(Self { n_fft, hop_length, window: padded, center, pad_mode, fft, ifft })
     }
 
     pub fn n_fft(&self) -> usize {
@@ -128,6 +132,53 @@ impl Stft {
             data.extend_from_slice(&output);
         }
         Ok(Spectrogram { n_frames, n_freqs, data })
+    }
+
+    /// `torch.istft(spec, n_fft, hop, window=window, center, length=None)`: the inverse FFT of each frame
+    /// (the imaginary parts of the DC and Nyquist bins are ignored, as `irfft` does), windowed, overlap-added
+    /// and divided by the overlap-added squared window; with `center`, `n_fft / 2` samples are dropped at each
+    /// end, so `T` frames give `hop · (T − 1)` samples.
+    pub fn inverse(&self, spec: &Spectrogram) -> Result<Vec<f32>> {
+        if spec.n_freqs != self.n_freqs() || spec.data.len() != spec.n_frames * spec.n_freqs {
+            bail!(
+                "istft: spectrogram has {} bins x {} frames ({} values), expected {} bins",
+                spec.n_freqs,
+                spec.n_frames,
+                spec.data.len(),
+                self.n_freqs()
+            );
+        }
+        if spec.n_frames == 0 {
+            bail!("istft: no frames");
+        }
+        let (n_fft, hop) = (self.n_fft, self.hop_length);
+        let full = n_fft + hop * (spec.n_frames - 1);
+        let mut signal = vec![0f64; full];
+        let mut envelope = vec![0f64; full];
+        let mut input = self.ifft.make_input_vec();
+        let mut output = self.ifft.make_output_vec();
+        let mut scratch = self.ifft.make_scratch_vec();
+        let scale = 1.0 / n_fft as f64;
+        for (t, frame) in spec.data.chunks_exact(spec.n_freqs).enumerate() {
+            input.copy_from_slice(frame);
+            input[0].im = 0.0;
+            if n_fft % 2 == 0 {
+                input[spec.n_freqs - 1].im = 0.0;
+            }
+            self.ifft
+                .process_with_scratch(&mut input, &mut output, &mut scratch)
+                .map_err(|e| candle_core::Error::Msg(format!("istft: {e}")))?;
+            let start = t * hop;
+            for (i, (&y, &w)) in output.iter().zip(&self.window).enumerate() {
+                signal[start + i] += y * scale * w;
+                envelope[start + i] += w * w;
+            }
+        }
+        let (from, to) = if self.center { (n_fft / 2, full - n_fft / 2) } else { (0, full) };
+        if let Some(i) = (from..to).find(|&i| envelope[i] < 1e-11) {
+            bail!("istft: the window does not overlap-add to a nonzero envelope at sample {i} (NOLA fails)");
+        }
+        Ok((from..to).map(|i| (signal[i] / envelope[i]) as f32).collect())
     }
 
     fn padded(&self, signal: &[f32]) -> Result<Vec<f64>> {
@@ -278,6 +329,25 @@ mod tests {
                 assert!((got.re - re).abs() < 1e-12 && (got.im - im).abs() < 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn inverse_reconstructs_the_signal() {
+        let x: Vec<f32> = (0..441 * 9).map(|i| ((i * 7919) % 101) as f32 / 101.0 - 0.5).collect();
+        for (n_fft, hop, win) in [(64usize, 16usize, 64usize), (48, 11, 40)] {
+            let stft = Stft::new(n_fft, hop, &hann_window(win, true), true, PadMode::Reflect).unwrap();
+            let n = hop * 60;
+            let spec = stft.complex(&x[..n]).unwrap();
+            let y = stft.inverse(&spec).unwrap();
+            assert_eq!(y.len(), hop * (spec.n_frames - 1));
+            assert_eq!(y.len(), n);
+            let err = y.iter().zip(&x).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(err < 1e-6, "n_fft {n_fft}: max error {err}");
+        }
+        // A spectrogram of the wrong size is refused.
+        let stft = Stft::new(16, 4, &hann_window(16, true), true, PadMode::Reflect).unwrap();
+        let spec = Spectrogram { n_frames: 2, n_freqs: 8, data: vec![Complex::new(0.0, 0.0); 16] };
+        assert!(stft.inverse(&spec).unwrap_err().to_string().contains("expected 9 bins"));
     }
 
     #[test]

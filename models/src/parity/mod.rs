@@ -25,11 +25,21 @@ use candle_core::{DType, Device, Error, Result, Tensor};
 mod audio_vae;
 mod diffusion;
 mod gemma;
+mod mel_band_roformer;
+pub mod seedvc;
 mod text_chain;
+mod whisper;
 
 /// Every component the runner knows, one list per module.
-pub const REGISTRY: &[&[Component]] =
-    &[diffusion::COMPONENTS, audio_vae::COMPONENTS, gemma::COMPONENTS, text_chain::COMPONENTS];
+pub const REGISTRY: &[&[Component]] = &[
+    diffusion::COMPONENTS,
+    audio_vae::COMPONENTS,
+    gemma::COMPONENTS,
+    text_chain::COMPONENTS,
+    seedvc::COMPONENTS,
+    whisper::COMPONENTS,
+    mel_band_roformer::COMPONENTS,
+];
 
 /// A component's runner and the loosest tolerances the spec allows it.
 #[derive(Debug)]

@@ -1,5 +1,6 @@
 //! The BigVGAN-v2-style generator used twice by LTX-2.3: the mel vocoder (16 kHz) and the bandwidth
-//! extension generator (ltx-core `vocoder.py` `Vocoder`, `AMPBlock1`; spec §6.3).
+//! extension generator (ltx-core `vocoder.py` `Vocoder`, `AMPBlock1`; spec §6.3). The same math under NVIDIA's
+//! own key names and a mono mel input/output is SeedVC's BigVGAN-v2 22 kHz ([`Layout::BigVgan`]).
 
 use candle_core::{Result, Tensor, bail};
 use candle_nn::VarBuilder;
@@ -11,6 +12,57 @@ use super::activation::{Activation1d, FILTER_TAPS};
 pub const MEL_INPUT_CHANNELS: usize = 128;
 const STEREO: usize = 2;
 const PRE_POST_KERNEL: usize = 7;
+
+/// Where the two BigVGAN code bases put the same weights, and what goes in and out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// ltx-core `Vocoder`: stereo mel `(B, 2, T, 64)` in, stereo out; `ups.{i}`, `resblocks.{k}.acts1.{j}` /
+    /// `acts2.{j}`, `act_post`.
+    Ltx,
+    /// NVIDIA `bigvgan.BigVGAN`: mel `(B, num_mels, T)` in, mono out; `ups.{i}.0`, `resblocks.{k}.activations.{2j}`
+    /// / `.{2j + 1}`, `activation_post`.
+    BigVgan { num_mels: usize },
+}
+
+impl Layout {
+    fn in_channels(self) -> usize {
+        match self {
+            Layout::Ltx => MEL_INPUT_CHANNELS,
+            Layout::BigVgan { num_mels } => num_mels,
+        }
+    }
+
+    fn out_channels(self) -> usize {
+        match self {
+            Layout::Ltx => STEREO,
+            Layout::BigVgan { .. } => 1,
+        }
+    }
+
+    fn upsample(self, i: usize) -> String {
+        match self {
+            Layout::Ltx => format!("ups.{i}"),
+            Layout::BigVgan { .. } => format!("ups.{i}.0"),
+        }
+    }
+
+    /// The two activations of residual unit `j` of an AMP block.
+    fn activations(self, j: usize) -> (String, String) {
+        match self {
+            Layout::Ltx => (format!("acts1.{j}"), format!("acts2.{j}")),
+            Layout::BigVgan { .. } => {
+                (format!("activations.{}", 2 * j), format!("activations.{}", 2 * j + 1))
+            }
+        }
+    }
+
+    fn post_activation(self) -> &'static str {
+        match self {
+            Layout::Ltx => "act_post",
+            Layout::BigVgan { .. } => "activation_post",
+        }
+    }
+}
 
 /// `ConvTranspose1d(C_in, C_out, k, stride, padding = (k - stride) / 2)`, run unpadded and cropped so the
 /// CPU backend takes its fast col2im path.
@@ -108,16 +160,23 @@ fn same_conv(channels: usize, kernel: usize, dilation: usize, vb: VarBuilder) ->
 }
 
 impl AmpBlock1 {
-    fn new(channels: usize, kernel: usize, dilations: &[usize], vb: VarBuilder) -> Result<Self> {
-        if dilations.len() != 3 {
-            bail!("AMPBlock1 takes 3 dilations, got {dilations:?}");
+    fn new(
+        channels: usize,
+        kernel: usize,
+        dilations: &[usize],
+        layout: Layout,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        if dilations.is_empty() {
+            bail!("AMPBlock1 needs at least one dilation");
         }
         let mut block = Self { convs1: vec![], convs2: vec![], acts1: vec![], acts2: vec![] };
         for (j, &d) in dilations.iter().enumerate() {
+            let (act1, act2) = layout.activations(j);
             block.convs1.push(same_conv(channels, kernel, d, vb.pp(format!("convs1.{j}")))?);
             block.convs2.push(same_conv(channels, kernel, 1, vb.pp(format!("convs2.{j}")))?);
-            block.acts1.push(Activation1d::new(channels, vb.pp(format!("acts1.{j}")))?);
-            block.acts2.push(Activation1d::new(channels, vb.pp(format!("acts2.{j}")))?);
+            block.acts1.push(Activation1d::new(channels, vb.pp(act1))?);
+            block.acts2.push(Activation1d::new(channels, vb.pp(act2))?);
         }
         Ok(block)
     }
@@ -143,45 +202,84 @@ pub struct Generator {
     act_post: Activation1d,
     conv_post: SameConv1d,
     apply_final_activation: bool,
+    layout: Layout,
 }
 
 impl Generator {
+    /// An LTX-2.3 generator (stereo, ltx-core key names).
     pub fn new(cfg: &GeneratorConfig, apply_final_activation: bool, vb: VarBuilder) -> Result<Self> {
+        Self::with_layout(cfg, apply_final_activation, Layout::Ltx, vb)
+    }
+
+    pub fn with_layout(
+        cfg: &GeneratorConfig,
+        apply_final_activation: bool,
+        layout: Layout,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         cfg.check()?;
         let c0 = cfg.upsample_initial_channel;
-        let conv_pre = SameConv1d::new(MEL_INPUT_CHANNELS, c0, PRE_POST_KERNEL, 1, true, vb.pp("conv_pre"))?;
+        let conv_pre =
+            SameConv1d::new(layout.in_channels(), c0, PRE_POST_KERNEL, 1, true, vb.pp("conv_pre"))?;
         let mut ups = Vec::new();
         let mut resblocks = Vec::new();
         for (i, (&rate, &kernel)) in cfg.upsample_rates.iter().zip(&cfg.upsample_kernel_sizes).enumerate() {
             let (c_in, c_out) = (c0 >> i, c0 >> (i + 1));
-            ups.push(UpsampleConv::new(c_in, c_out, kernel, rate, vb.pp(format!("ups.{i}")))?);
+            ups.push(UpsampleConv::new(c_in, c_out, kernel, rate, vb.pp(layout.upsample(i)))?);
             for (j, (&k, dil)) in
                 cfg.resblock_kernel_sizes.iter().zip(&cfg.resblock_dilation_sizes).enumerate()
             {
                 let idx = i * cfg.resblock_kernel_sizes.len() + j;
-                resblocks.push(AmpBlock1::new(c_out, k, dil, vb.pp(format!("resblocks.{idx}")))?);
+                resblocks.push(AmpBlock1::new(c_out, k, dil, layout, vb.pp(format!("resblocks.{idx}")))?);
             }
         }
         let c_last = cfg.final_channels();
-        let act_post = Activation1d::new(c_last, vb.pp("act_post"))?;
-        let conv_post =
-            SameConv1d::new(c_last, STEREO, PRE_POST_KERNEL, 1, cfg.use_bias_at_final, vb.pp("conv_post"))?;
-        Ok(Self { cfg: cfg.clone(), conv_pre, ups, resblocks, act_post, conv_post, apply_final_activation })
+        let act_post = Activation1d::new(c_last, vb.pp(layout.post_activation()))?;
+        let conv_post = SameConv1d::new(
+            c_last,
+            layout.out_channels(),
+            PRE_POST_KERNEL,
+            1,
+            cfg.use_bias_at_final,
+            vb.pp("conv_post"),
+        )?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            conv_pre,
+            ups,
+            resblocks,
+            act_post,
+            conv_post,
+            apply_final_activation,
+            layout,
+        })
     }
 
     pub fn config(&self) -> &GeneratorConfig {
         &self.cfg
     }
 
-    /// Stereo mel `(B, 2, T, 64)` -> waveform `(B, 2, T · Π upsample_rates)`.
+    /// [`Layout::Ltx`]: stereo mel `(B, 2, T, 64)` -> waveform `(B, 2, T · Π upsample_rates)`;
+    /// [`Layout::BigVgan`]: mel `(B, num_mels, T)` -> `(B, 1, T · Π upsample_rates)`.
     pub fn forward(&self, mel: &Tensor) -> Result<Tensor> {
-        let (b, s, t, m) = mel.dims4()?;
-        if s * m != MEL_INPUT_CHANNELS {
-            bail!("vocoder: mel {:?}, expected (B, 2, T, 64)", mel.dims());
-        }
-        // (b, s, t, m) -> (b, s, m, t) -> (b, s·m, t): channel = stereo · 64 + bin.
-        let mut x = mel.transpose(2, 3)?.reshape((b, s * m, t))?;
-        x = self.conv_pre.forward(&x)?;
+        let x = match self.layout {
+            Layout::Ltx => {
+                let (b, s, t, m) = mel.dims4()?;
+                if s * m != MEL_INPUT_CHANNELS {
+                    bail!("vocoder: mel {:?}, expected (B, 2, T, 64)", mel.dims());
+                }
+                // (b, s, t, m) -> (b, s, m, t) -> (b, s·m, t): channel = stereo · 64 + bin.
+                mel.transpose(2, 3)?.reshape((b, s * m, t))?
+            }
+            Layout::BigVgan { num_mels } => {
+                let (_, c, _) = mel.dims3()?;
+                if c != num_mels {
+                    bail!("vocoder: mel {:?}, expected (B, {num_mels}, T)", mel.dims());
+                }
+                mel.contiguous()?
+            }
+        };
+        let mut x = self.conv_pre.forward(&x)?;
         let n_kernels = self.cfg.resblock_kernel_sizes.len();
         for (i, up) in self.ups.iter().enumerate() {
             x = up.forward(&x)?;

@@ -19,7 +19,7 @@ use candle_core::{DType, Device, Result, Tensor, bail};
 use candle_nn::VarBuilder;
 
 pub use activation::Activation1d;
-pub use generator::{Generator, MEL_INPUT_CHANNELS};
+pub use generator::{Generator, Layout, MEL_INPUT_CHANNELS};
 
 use crate::dsp::FirUpsampler;
 use crate::weights::Checkpoint;
