@@ -75,6 +75,23 @@ def build(out: pathlib.Path, seed: int):
     return decoder, vocoder, gen
 
 
+def run_candle(args, *extra):
+    """Run the candle example on the case in `args.out`; its `BENCH_JSON` line, or None."""
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    env.setdefault("CARGO_TARGET_DIR", str(ROOT / "target"))
+    cmd = ["cargo", "run", "--release", "-q", "-p", "promptbook-models", "--example", "bench_decode", "--",
+           str(args.out), *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        raise SystemExit(f"candle bench failed ({proc.returncode})")
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line.removeprefix("BENCH_JSON "))
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15.0)
@@ -116,19 +133,7 @@ def main():
           f"vocoder+BWE {torch_times['vocoder_s']:.2f} s", flush=True)
     del decoder, vocoder
 
-    candle = None
-    if not args.skip_candle:
-        env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-        env.setdefault("CARGO_TARGET_DIR", str(ROOT / "target"))
-        cmd = ["cargo", "run", "--release", "-q", "-p", "promptbook-models", "--example", "bench_decode", "--", str(args.out)]
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-        sys.stdout.write(proc.stdout)
-        sys.stderr.write(proc.stderr)
-        if proc.returncode != 0:
-            raise SystemExit(f"candle bench failed ({proc.returncode})")
-        for line in proc.stdout.splitlines():
-            if line.startswith("BENCH_JSON "):
-                candle = json.loads(line.removeprefix("BENCH_JSON "))
+    candle = None if args.skip_candle else run_candle(args)
 
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print()
@@ -170,20 +175,7 @@ def decoder_only(args):
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: decoder runs {', '.join(f'{t:.2f}' for t in times)} s",
           flush=True)
     del decoder
-    candle = None
-    if not args.skip_candle:
-        env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-        env.setdefault("CARGO_TARGET_DIR", str(ROOT / "target"))
-        cmd = ["cargo", "run", "--release", "-q", "-p", "promptbook-models", "--example", "bench_decode", "--",
-               str(args.out), "--decoder-only", "--iters", str(max(args.iters, 1))]
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-        sys.stdout.write(proc.stdout)
-        sys.stderr.write(proc.stderr)
-        if proc.returncode != 0:
-            raise SystemExit(f"candle bench failed ({proc.returncode})")
-        for line in proc.stdout.splitlines():
-            if line.startswith("BENCH_JSON "):
-                candle = json.loads(line.removeprefix("BENCH_JSON "))
+    candle = None if args.skip_candle else run_candle(args, "--decoder-only", "--iters", str(max(args.iters, 1)))
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     t = statistics.median(times)
     c = statistics.median(candle["decoder_runs_s"]) if candle else math.nan
