@@ -3,13 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use promptbook_e2e::{run, stderr, stdout, wav_facts};
+use promptbook_e2e::{run, scratch_dir, stderr, stdout, wav_facts};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pb-e2e-vc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the scratch folder");
-    dir
+    scratch_dir("vc", name)
 }
 
 fn make_model(dir: &Path) -> PathBuf {

@@ -11,17 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use promptbook_e2e::{promptbook_bin, run, stderr, stdout};
+use promptbook_e2e::{promptbook_bin, run, scratch_dir, stderr, stdout};
 use serde_json::Value;
 use store_support::{FakeFile, FakeHub, FakeRepo, safetensors_bytes};
 
 const SCRIPT: &str = r#"<speak voice="A calm, low female voice" gender="female" shot="Close-up" language="en">The lamps were low. She opened the book.</speak>"#;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pb-e2e-hostile-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the scratch folder");
-    dir
+    scratch_dir("hostile", name)
 }
 
 fn arg(path: &Path) -> &str {

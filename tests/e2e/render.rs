@@ -2,16 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use promptbook_e2e::{run, stderr, stdout, wav_facts};
+use promptbook_e2e::{run, scratch_dir, stderr, stdout, wav_facts};
 
 /// Three planned chunks at pace 1.5 (see `promptbook check`).
 const THREE_CHUNKS: &str = r#"<speak voice="A warm, low female voice" gender="female" scene="A quiet library at night" shot="Close-up" language="en">The lamps were low and the shelves went on forever. She ran a finger along the spines and stopped at a book with no title. <action>She opens it slowly.</action> The first page was blank, and so was the second, but the third held a single line written in a hand she knew. It was her own handwriting, from a letter she had never sent. She read it twice, then closed the book and looked up at the long dark aisle.</speak>"#;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pb-e2e-render-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the scratch folder");
-    dir
+    scratch_dir("render", name)
 }
 
 fn make_model(dir: &Path) -> PathBuf {

@@ -5,13 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use promptbook_e2e::{run, stderr};
+use promptbook_e2e::{run, scratch_dir, stderr};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pb-e2e-separate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the scratch folder");
-    dir
+    scratch_dir("separate", name)
 }
 
 fn make_model(dir: &Path) -> PathBuf {

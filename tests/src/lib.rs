@@ -115,3 +115,11 @@ pub fn wav_facts(bytes: &[u8]) -> (u16, u32, u16, usize) {
     let (channels, rate, bits) = fmt.expect("fmt chunk");
     (channels, rate, bits, data.expect("data chunk") / (usize::from(channels) * usize::from(bits / 8)))
 }
+
+/// A fresh, empty folder `pb-e2e-{suite}-{name}-{pid}` in the temp dir (emptied first if a run left it).
+pub fn scratch_dir(suite: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pb-e2e-{suite}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the scratch folder");
+    dir
+}
