@@ -1,0 +1,116 @@
+//! A take rendered today is bit-identical to the one the code rendered when these fixtures were made
+//! (before the voice-engine architecture): same seed, same test model, same samples, to the last bit.
+//!
+//! Both takes are kept as the SHA-256 of their samples (`digests.txt`, with lengths and chunk starts),
+//! and the first quarter second of the short one as audio (`short_head.wav`, 32-bit float, lossless) to
+//! say where a difference starts; whole takes would be megabytes. Set `PROMPTBOOK_BLESS=1` to write them
+//! again (only when a change to the output is intended, and say so in the commit).
+
+use std::path::{Path, PathBuf};
+
+use promptbook_engine::audio::{AudioBuffer, WavSampleFormat, read_wav, write_wav};
+use promptbook_engine::check::EstimatorKind;
+use promptbook_engine::pipeline::render::{RenderMode, RenderRequest, Take, render};
+use promptbook_engine::pipeline::scenema::{DeviceKind, ScenemaLoader};
+use promptbook_engine::pipeline::test_model::make_test_model;
+use promptbook_engine::pipeline::waveform::Waveform;
+use promptbook_engine::runtime::ModelLoader;
+use sha2::{Digest, Sha256};
+
+const SHORT: &str = r#"<speak voice="A calm male voice" gender="male" scene="A small office">Hello there.</speak>"#;
+const LONG: &str = r#"<speak voice="A calm male voice" gender="male" scene="A small office">I have been meaning to tell you something for a long time. It is about the letters you sent last winter, and the ones I never answered. <action>He pauses.</action> I read every one of them, more than once, and I kept them all in a box by the window.</speak>"#;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/take_identity")
+}
+
+fn bless() -> bool {
+    std::env::var("PROMPTBOOK_BLESS").is_ok_and(|v| v == "1")
+}
+
+/// A deterministic 1.5 s stereo reference: a gliding tone with a little second harmonic.
+fn reference() -> Waveform {
+    let rate = 48_000u32;
+    let n = 72_000;
+    let left: Vec<f32> = (0..n)
+        .map(|i| {
+            let t = i as f64 / f64::from(rate);
+            let phase = 2.0 * std::f64::consts::PI * (180.0 * t + 40.0 * t * t);
+            (0.3 * phase.sin() + 0.05 * (2.0 * phase).sin()) as f32
+        })
+        .collect();
+    let right: Vec<f32> = left.iter().map(|s| s * 0.8).collect();
+    Waveform::new(rate, vec![left, right])
+}
+
+fn render_take(dir: &Path, script: &str, seed: i64, reference: Option<Waveform>) -> Take {
+    let mut loader = ScenemaLoader { models_dir: Some(dir.to_path_buf()), device: DeviceKind::Cpu, store: None };
+    let mut model = loader.load(&mut |_, _| {}).expect("the test model loads");
+    let request = RenderRequest {
+        script: script.into(),
+        seed,
+        pace: 1.5,
+        mode: RenderMode::Generate,
+        estimator: EstimatorKind::Default,
+        reference,
+    };
+    render(model.as_mut(), &request, &mut |_| std::ops::ControlFlow::Continue(())).expect("the render succeeds")
+}
+
+fn sample_digest(audio: &Waveform) -> String {
+    let mut hash = Sha256::new();
+    hash.update(audio.sample_rate.to_le_bytes());
+    for channel in &audio.channels {
+        hash.update((channel.len() as u64).to_le_bytes());
+        for s in channel {
+            hash.update(s.to_bits().to_le_bytes());
+        }
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn takes_are_bit_identical_to_the_committed_ones() {
+    let dir = std::env::temp_dir().join(format!("pb-take-identity-{}", std::process::id()));
+    make_test_model(&dir, 11).expect("the test model is written");
+
+    let short = render_take(&dir, SHORT, 42, Some(reference()));
+    let long = render_take(&dir, LONG, 7, None);
+    assert!(long.record.chunks.len() > 1, "the long take must exercise chunk chaining");
+    let long_facts = format!(
+        "{}\nframes {}\nchunks {}\nstarts {:?}\n",
+        sample_digest(&long.audio),
+        long.audio.frames(),
+        long.record.chunks.len(),
+        long.record.chunks.iter().map(|c| c.start_s).collect::<Vec<_>>()
+    );
+
+    let short_facts = format!(
+        "{}\nframes {}\nchunks {}\n",
+        sample_digest(&short.audio),
+        short.audio.frames(),
+        short.record.chunks.len()
+    );
+    let digests = format!("short\n{short_facts}long\n{long_facts}");
+    let head = short.audio.slice(0, short.audio.sample_rate as usize / 4);
+
+    let head_path = fixtures().join("short_head.wav");
+    let digests_path = fixtures().join("digests.txt");
+    if bless() {
+        std::fs::create_dir_all(fixtures()).unwrap();
+        let buffer = AudioBuffer::new(head.sample_rate, head.channels.clone()).unwrap();
+        write_wav(&head_path, &buffer, WavSampleFormat::Float32).unwrap();
+        std::fs::write(&digests_path, &digests).unwrap();
+    }
+
+    let committed = read_wav(&head_path).expect("the committed head of the short take");
+    assert_eq!(committed.sample_rate(), head.sample_rate);
+    assert_eq!(committed.channels().len(), head.channels.len());
+    for (c, (want, got)) in committed.channels().iter().zip(&head.channels).enumerate() {
+        assert_eq!(want.len(), got.len(), "channel {c}: frame count");
+        let first_diff = want.iter().zip(got).position(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(first_diff, None, "channel {c}: first differing sample");
+    }
+    assert_eq!(std::fs::read_to_string(&digests_path).expect("the committed digests"), digests);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
