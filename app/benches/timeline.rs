@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use egui::epaint::{ClippedShape, Primitive, Shape};
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
 use promptbook::studio::waveform_view::{self, PeakPyramid, TimelineView};
-use promptbook_engine::pipeline::waveform::Waveform;
+use promptbook_engine::audio::AudioBuffer;
 
 const RATE: u32 = 48_000;
 const TAKE_S: f64 = 600.0;
@@ -58,7 +58,7 @@ impl XorShift {
 /// A speech-like stereo take: phrases of 3–14 syllables (80–300 ms Hann-shaped bursts of a
 /// sawtooth buzz mixed with low-passed noise), short gaps between syllables, longer pauses
 /// between phrases, a little room noise throughout.
-fn speech_like(seconds: f64) -> Waveform {
+fn speech_like(seconds: f64) -> AudioBuffer {
     let frames = (seconds * f64::from(RATE)) as usize;
     let rate = RATE as f32;
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
@@ -90,7 +90,7 @@ fn speech_like(seconds: f64) -> Waveform {
     }
     left.truncate(frames);
     right.truncate(frames);
-    Waveform::new(RATE, vec![left, right])
+    AudioBuffer::from_channels(RATE, vec![left, right])
 }
 
 /// Median, p95 and max of a set of timings, in milliseconds.
@@ -206,18 +206,18 @@ fn measure(
 
 /// Naive contrast 1: the same columns as the timeline, but each column's min/max scanned from
 /// the raw samples every frame.
-fn raw_min_max(ui: &mut egui::Ui, audio: &Waveform, view: (f64, f64)) {
+fn raw_min_max(ui: &mut egui::Ui, audio: &AudioBuffer, view: (f64, f64)) {
     let width = ui.available_width();
     let (response, painter) = ui.allocate_painter(Vec2::new(width, HEIGHT), Sense::click_and_drag());
     let rect = response.rect;
-    let rate = f64::from(audio.sample_rate);
+    let rate = f64::from(audio.sample_rate());
     let per_px = (view.1 - view.0) * rate / f64::from(rect.width());
     let (mid, half) = (rect.center().y, rect.height() * 0.45);
     for col in 0..rect.width().floor() as usize {
         let start = ((view.0 * rate + col as f64 * per_px) as usize).min(audio.frames());
         let end = ((view.0 * rate + (col + 1) as f64 * per_px) as usize).max(start + 1).min(audio.frames());
         let (lo, hi) = audio
-            .channels
+            .channels()
             .iter()
             .flat_map(|c| &c[start..end])
             .fold((f32::INFINITY, f32::NEG_INFINITY), |a, &s| (a.0.min(s), a.1.max(s)));
@@ -230,16 +230,16 @@ fn raw_min_max(ui: &mut egui::Ui, audio: &Waveform, view: (f64, f64)) {
 }
 
 /// Naive contrast 2: one polyline through every frame (left channel) in the view.
-fn every_sample(ui: &mut egui::Ui, audio: &Waveform, view: (f64, f64)) {
+fn every_sample(ui: &mut egui::Ui, audio: &AudioBuffer, view: (f64, f64)) {
     let width = ui.available_width();
     let (response, painter) = ui.allocate_painter(Vec2::new(width, HEIGHT), Sense::click_and_drag());
     let rect = response.rect;
-    let rate = f64::from(audio.sample_rate);
+    let rate = f64::from(audio.sample_rate());
     let start = ((view.0 * rate) as usize).min(audio.frames());
     let end = ((view.1 * rate).ceil() as usize).min(audio.frames());
     let px_per_frame = f64::from(rect.width()) / ((view.1 - view.0) * rate);
     let (mid, half) = (rect.center().y, rect.height() * 0.45);
-    let points = audio.channels[0][start..end]
+    let points = audio.channels()[0][start..end]
         .iter()
         .enumerate()
         .map(|(i, &s)| Pos2::new(rect.left() + (i as f64 * px_per_frame) as f32, mid - s * half))
@@ -285,7 +285,7 @@ fn main() {
     println!(
         "take: {} frames x {} channels, generated in {:.2} s",
         audio.frames(),
-        audio.channel_count(),
+        audio.num_channels(),
         started.elapsed().as_secs_f64()
     );
 
@@ -297,7 +297,7 @@ fn main() {
         builds.push(started.elapsed());
     }
     let build = Stats::of(&builds);
-    let audio_mb = (audio.frames() * audio.channel_count() * size_of::<f32>()) as f64 / 1e6;
+    let audio_mb = (audio.frames() * audio.num_channels() * size_of::<f32>()) as f64 / 1e6;
     let pyramid_mb = pyramid.heap_bytes() as f64 / 1e6;
     println!();
     println!(

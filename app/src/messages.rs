@@ -41,7 +41,7 @@ pub fn engine_error(error: &EngineError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use promptbook_engine::pipeline::model::ModelError;
+    use promptbook_engine::error::ModelError;
     use promptbook_engine::prompt::PromptError;
 
     #[test]

@@ -225,7 +225,7 @@ fn restart(dir: &Path) -> egui_kittest::Harness<'static, StudioApp> {
     h.run();
     load(
         &mut h,
-        StandIn { amplitude: 0.4, step_delay: Duration::ZERO, decode_delay: Duration::ZERO, panics: false },
+        StandIn::new(0.4, Duration::ZERO, Duration::ZERO, false),
     );
     h
 }

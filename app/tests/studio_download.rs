@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use egui_kittest::kittest::Queryable;
 use promptbook::studio::{ModelSource, ModelState, StudioApp};
-use promptbook_engine::pipeline::scenema::DeviceKind;
+use promptbook_engine::engines::scenema::DeviceKind;
 use promptbook_engine::store::{HubSettings, Manifest, Source, Store, Variant};
 use studio_support::{VALID, step_until};
 
@@ -68,7 +68,7 @@ fn downloading_from_the_hub_loads_the_model_and_renders_a_take() {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("studio-download-hub");
     let _ = std::fs::remove_dir_all(&root);
     let model = root.join("test-model");
-    promptbook_engine::pipeline::test_model::make_test_model(&model, 5).unwrap();
+    promptbook_engine::engines::scenema::test_model::make_test_model(&model, 5).unwrap();
     let mut repos = BTreeMap::new();
     for (repo, folder, gate) in
         [(SCENEMA_REPO, "scenema-audio", None), (GEMMA_REPO, "gemma-3-12b-it", Some("tok"))]

@@ -128,7 +128,7 @@ fn renders_left_queued_are_offered_back_and_queue_again() {
     assert!(h.get_by_label("Queue again").accesskit_node().is_disabled(), "no model yet");
     load(
         &mut h,
-        StandIn { amplitude: 0.4, step_delay: Duration::ZERO, decode_delay: Duration::ZERO, panics: false },
+        StandIn::new(0.4, Duration::ZERO, Duration::ZERO, false),
     );
     h.run();
     h.get_by_label("Queue again").click();
@@ -234,12 +234,7 @@ fn insert_action_leaves_the_caret_in_the_editor_on_the_placeholder() {
 fn the_decode_shows_as_its_own_phase_after_the_last_sampler_step() {
     let mut h = loaded_with(
         VALID,
-        StandIn {
-            amplitude: 0.4,
-            step_delay: Duration::ZERO,
-            decode_delay: Duration::from_millis(900),
-            panics: false,
-        },
+        StandIn::new(0.4, Duration::ZERO, Duration::from_millis(900), false),
     );
     let id = h.state_mut().render().unwrap();
     step_until(&mut h, "decoding starts", |app| {

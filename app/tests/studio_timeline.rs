@@ -12,10 +12,10 @@ use egui_kittest::kittest::Queryable;
 use promptbook::studio::waveform_view::{
     self, PeakPyramid, TimelineView, followed, panned, ruler_label, ruler_step, ruler_ticks, zoomed,
 };
-use promptbook_engine::pipeline::waveform::Waveform;
+use promptbook_engine::audio::AudioBuffer;
 use studio_support::{VALID, loaded, step_until};
 
-fn noise(frames: usize) -> Waveform {
+fn noise(frames: usize) -> AudioBuffer {
     // A deterministic xorshift so the test needs no rand crate.
     let mut state = 0x2545_f491_u32;
     let mut next = || {
@@ -26,12 +26,12 @@ fn noise(frames: usize) -> Waveform {
     };
     let left: Vec<f32> = (0..frames).map(|_| next() * 0.5).collect();
     let right: Vec<f32> = (0..frames).map(|_| next()).collect();
-    Waveform::new(48_000, vec![left, right])
+    AudioBuffer::from_channels(48_000, vec![left, right])
 }
 
-fn brute(audio: &Waveform, start: usize, end: usize) -> (f32, f32) {
+fn brute(audio: &AudioBuffer, start: usize, end: usize) -> (f32, f32) {
     audio
-        .channels
+        .channels()
         .iter()
         .flat_map(|c| &c[start..end])
         .fold((f32::INFINITY, f32::NEG_INFINITY), |a, &s| (a.0.min(s), a.1.max(s)))
@@ -109,7 +109,7 @@ fn drawn_segments_are_bounded_by_the_pixel_width_at_any_zoom() {
 
 /// Draw a mono 48 kHz take at `view` on a 640 px wide screen (200 px tall timeline) and return the x of
 /// every drawn waveform column taller than `min_height` px.
-fn tall_columns(audio: &Waveform, with_samples: bool, view: (f64, f64), min_height: f32) -> Vec<f32> {
+fn tall_columns(audio: &AudioBuffer, with_samples: bool, view: (f64, f64), min_height: f32) -> Vec<f32> {
     let pyramid = PeakPyramid::build(audio);
     let shown = TimelineView {
         pyramid: &pyramid,
@@ -145,7 +145,7 @@ fn below_one_frame_per_pixel_the_waveform_stays_under_its_time() {
     let mut samples = vec![0.0; 48_000];
     samples.extend((0..48_000).map(|i| if i % 2 == 0 { 0.9 } else { -0.9 }));
     // The pyramid alone (no samples): the coarsest drawing must still be in the right place.
-    let loud = tall_columns(&Waveform::mono(48_000, samples), false, (0.995, 1.005), 50.0);
+    let loud = tall_columns(&AudioBuffer::from_channels(48_000, vec![samples]), false, (0.995, 1.005), 50.0);
     let step_x = loud.into_iter().reduce(f32::min).expect("the loud half is drawn");
     assert!((step_x - 320.0).abs() <= 1.5, "the step at 1 s is drawn at x = {step_x}, not the middle");
 }
@@ -155,7 +155,7 @@ fn at_deep_zoom_a_single_sample_is_drawn_in_its_own_column() {
     // One click at frame 48 010 in silence; a 5 ms view (240 frames on 640 px) from 1.0 s.
     let mut samples = vec![0.0; 96_000];
     samples[48_010] = 0.8;
-    let loud = tall_columns(&Waveform::mono(48_000, samples), true, (1.0, 1.005), 30.0);
+    let loud = tall_columns(&AudioBuffer::from_channels(48_000, vec![samples]), true, (1.0, 1.005), 30.0);
     // 10 frames into a 240-frame view on ~630 px: about x = 26; from the pyramid it would be a 64-frame block.
     assert!(!loud.is_empty(), "the click is drawn");
     let (first, last) =
@@ -215,7 +215,7 @@ fn clicking_the_timeline_seeks_the_playhead() {
     h.run();
     h.get_by_label("Timeline").click();
     h.run();
-    let duration = h.state().takes().get(1).unwrap().audio.duration_s();
+    let duration = h.state().takes().get(1).unwrap().audio.duration_secs();
     let at = h.state().transport().position_s();
     assert!((at - duration / 2.0).abs() < duration * 0.02, "clicked the middle: {at} of {duration}");
 }
@@ -238,7 +238,7 @@ fn dragging_on_the_timeline_selects_a_span() {
     }
     h.drop_at(at(0.75));
     h.step();
-    let duration = h.state().takes().get(1).unwrap().audio.duration_s();
+    let duration = h.state().takes().get(1).unwrap().audio.duration_secs();
     let (a, b) = h.state().selection().expect("a selection");
     assert!(
         (a - 0.25 * duration).abs() < 0.02 * duration && (b - 0.75 * duration).abs() < 0.02 * duration,

@@ -1,8 +1,36 @@
 //! The engine's one error type: what the loader, the render pipeline and the engine thread report, carried
 //! by [`crate::runtime::EngineEvent`]. The app turns it into words for people (`promptbook::messages`).
 
-use crate::pipeline::model::ModelError;
 use crate::prompt::PromptError;
+
+/// Why a voice engine's call did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cancelled")]
+    Cancelled,
+    /// The device ran out of memory (the backend's message).
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Tensor(promptbook_models::candle::Error),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ModelError {
+    /// A failure from its message, told apart when the device ran out of memory.
+    pub fn from_message(message: String) -> Self {
+        if is_out_of_memory(&message) { Self::OutOfMemory(message) } else { Self::Failed(message) }
+    }
+}
+
+impl From<promptbook_models::candle::Error> for ModelError {
+    fn from(err: promptbook_models::candle::Error) -> Self {
+        let message = err.to_string();
+        if is_out_of_memory(&message) { Self::OutOfMemory(message) } else { Self::Tensor(err) }
+    }
+}
 
 /// Why a command on the engine did not produce its result.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +41,9 @@ pub enum EngineError {
     /// The request's settings are out of range (pace, seed).
     #[error("{0}")]
     InvalidSettings(PromptError),
+    /// The engine controls do not fit the engine (a control it lacks, a value out of range).
+    #[error("{0}")]
+    InvalidControls(String),
     /// The script does not validate; each problem as `line:column: message`.
     #[error("the script has errors: {}", .problems.join("; "))]
     InvalidScript { problems: Vec<String> },

@@ -1,4 +1,5 @@
-//! The engine thread: owns the loaded model, renders one request at a time, and talks to the studio and
+//! The engine thread: owns the loaded voice engine and the post stages' models, renders one request at a
+//! time (or runs one stage again on a finished take), and talks to the studio and
 //! the command line only through two bounded channels of [`EngineCommand`] and [`EngineEvent`].
 //!
 //! Every event carries the request id of the command that caused it, so a caller can drop stale results.
@@ -18,10 +19,14 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_cha
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::audio::AudioBuffer;
+use crate::engines::{EngineLoader, ModelInfo, VoiceEngine};
 use crate::error::EngineError;
-use crate::pipeline::model::{AudioModel, ModelInfo};
-use crate::pipeline::render::{RenderProgress, RenderRequest, Take, render};
-use crate::pipeline::waveform::Waveform;
+use crate::pipeline::render::{RenderProgress, RenderRequest, Take, convert_stage, render, run_separation};
+use crate::stages::separation::Stems;
+use crate::stages::validation::{TranscribeOptions, word_match};
+use crate::stages::voice_conversion::VoiceConversionSettings;
+use crate::stages::{StageId, StageModels, StageRecord};
 
 pub type RequestId = u64;
 
@@ -30,19 +35,33 @@ const COMMANDS: usize = 64;
 /// Capacity of the event queue.
 const EVENTS: usize = 256;
 
-/// How to get a model: the engine calls the loader on its own thread, and keeps it to reload.
-pub trait ModelLoader: Send {
-    /// Load, reporting `(message, fraction 0..=1)` as it goes.
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError>;
+/// A post stage to run again on a finished take ("re-run VC on this take" without re-generating).
+#[derive(Debug, Clone)]
+pub enum StageJob {
+    Separation { audio: Arc<AudioBuffer>, background_sfx: bool },
+    VoiceConversion { audio: Arc<AudioBuffer>, target: Arc<AudioBuffer>, settings: VoiceConversionSettings, target_is_reference: bool },
+    Validation { audio: Arc<AudioBuffer>, text: String, language: Option<String>, min_match_ratio: f64 },
+}
+
+impl StageJob {
+    pub fn stage(&self) -> StageId {
+        match self {
+            StageJob::Separation { .. } => StageId::Separation,
+            StageJob::VoiceConversion { .. } => StageId::Seedvc,
+            StageJob::Validation { .. } => StageId::Validation,
+        }
+    }
 }
 
 pub enum EngineCommand {
-    /// Load (or reload) the model.
-    Load { id: RequestId, loader: Box<dyn ModelLoader> },
+    /// Load (or reload) the voice engine (and point the stages at its store).
+    Load { id: RequestId, loader: Box<dyn EngineLoader> },
     /// Run the last loader again (after the model was lost).
     Reload { id: RequestId },
-    /// Render a take with the loaded model.
+    /// Render a take with the loaded engine and the post stages.
     Render { id: RequestId, request: Box<RenderRequest> },
+    /// Run one post stage on existing audio.
+    RunStage { id: RequestId, job: Box<StageJob> },
     /// Cancel a queued or running render.
     Cancel { id: RequestId },
     /// Free the model.
@@ -61,6 +80,12 @@ pub enum EngineEvent {
     Loaded {
         id: RequestId,
         info: ModelInfo,
+    },
+    /// The post stages whose models are loaded now, whenever that changes (the engine itself is told by
+    /// `Loaded` and `Unloaded`).
+    Resident {
+        id: RequestId,
+        stages: Vec<StageId>,
     },
     Unloaded {
         id: RequestId,
@@ -83,12 +108,32 @@ pub enum EngineEvent {
         chunk: usize,
         of: usize,
     },
+    /// A piece of a chunk's audio from a streaming engine, as it is decoded.
+    AudioPiece {
+        id: RequestId,
+        chunk: usize,
+        audio: Arc<AudioBuffer>,
+    },
+    /// A post stage starts (`chunk` for the per-chunk validation).
+    StageStarted {
+        id: RequestId,
+        stage: StageId,
+        chunk: Option<usize>,
+    },
+    /// A stage run again on existing audio ([`EngineCommand::RunStage`]) is done: its record, and its audio
+    /// where it makes new audio (separation's take and stems, SeedVC's conversion).
+    StageFinished {
+        id: RequestId,
+        record: StageRecord,
+        audio: Option<Arc<AudioBuffer>>,
+        stems: Option<Stems>,
+    },
     /// A chunk's raw decoded audio, as soon as it exists: the studio can play it while the next renders.
     ChunkAudio {
         id: RequestId,
         index: usize,
         of: usize,
-        audio: Arc<Waveform>,
+        audio: Arc<AudioBuffer>,
     },
     Finished {
         id: RequestId,
@@ -114,6 +159,10 @@ impl EngineEvent {
         match self {
             EngineEvent::LoadProgress { id, .. }
             | EngineEvent::Loaded { id, .. }
+            | EngineEvent::Resident { id, .. }
+            | EngineEvent::AudioPiece { id, .. }
+            | EngineEvent::StageStarted { id, .. }
+            | EngineEvent::StageFinished { id, .. }
             | EngineEvent::Unloaded { id }
             | EngineEvent::ChunkStarted { id, .. }
             | EngineEvent::SamplerStep { id, .. }
@@ -145,6 +194,8 @@ impl EngineHandle {
             Engine {
                 model: None,
                 loader: None,
+                stages: StageModels::none(),
+                resident: Vec::new(),
                 commands: command_rx,
                 pending: VecDeque::new(),
                 events: event_tx,
@@ -167,7 +218,7 @@ impl EngineHandle {
         self.commands.send(command).map_err(|_| EngineGone)
     }
 
-    pub fn load(&mut self, loader: Box<dyn ModelLoader>) -> Result<RequestId, EngineGone> {
+    pub fn load(&mut self, loader: Box<dyn EngineLoader>) -> Result<RequestId, EngineGone> {
         let id = self.next_id();
         self.send(EngineCommand::Load { id, loader })?;
         Ok(id)
@@ -183,6 +234,13 @@ impl EngineHandle {
     pub fn render(&mut self, request: RenderRequest) -> Result<RequestId, EngineGone> {
         let id = self.next_id();
         self.send(EngineCommand::Render { id, request: Box::new(request) })?;
+        Ok(id)
+    }
+
+    /// Run one post stage on existing audio.
+    pub fn run_stage(&mut self, job: StageJob) -> Result<RequestId, EngineGone> {
+        let id = self.next_id();
+        self.send(EngineCommand::RunStage { id, job: Box::new(job) })?;
         Ok(id)
     }
 
@@ -217,9 +275,12 @@ impl Drop for EngineHandle {
 pub struct EngineGone;
 
 struct Engine {
-    model: Option<Box<dyn AudioModel>>,
+    model: Option<Box<dyn VoiceEngine>>,
     /// The loader of the last load, for [`EngineCommand::Reload`].
-    loader: Option<Box<dyn ModelLoader>>,
+    loader: Option<Box<dyn EngineLoader>>,
+    stages: StageModels,
+    /// The stage models last reported resident.
+    resident: Vec<StageId>,
     commands: Receiver<EngineCommand>,
     /// Commands that arrived while a render was running.
     pending: VecDeque<EngineCommand>,
@@ -268,18 +329,22 @@ impl Engine {
                 None => self.emit(EngineEvent::Failed { id, error: EngineError::NothingToReload }),
             },
             EngineCommand::Render { id, request } => self.render(id, &request),
+            EngineCommand::RunStage { id, job } => self.run_stage(id, *job),
             // A running render is cancelled from its step callback; this one has not started.
             EngineCommand::Cancel { id } => self.cancel_queued(id),
             EngineCommand::Unload { id } => {
                 self.model = None;
+                self.stages.unload();
                 self.emit(EngineEvent::Unloaded { id });
+                self.emit_resident(id);
             }
             EngineCommand::Shutdown => {}
         }
     }
 
-    fn load(&mut self, id: RequestId, loader: Box<dyn ModelLoader>) {
+    fn load(&mut self, id: RequestId, loader: Box<dyn EngineLoader>) {
         self.model = None; // free the old model before loading the new one
+        self.stages = loader.stages();
         // Kept before it runs, so a failed load can be retried with Reload.
         let loader = self.loader.insert(loader);
         let events = self.events.clone();
@@ -302,16 +367,76 @@ impl Engine {
         }
     }
 
+    fn emit_resident(&mut self, id: RequestId) {
+        let now = self.stages.resident();
+        if now != self.resident {
+            self.resident = now.clone();
+            self.emit(EngineEvent::Resident { id, stages: now });
+        }
+    }
+
+    fn run_stage(&mut self, id: RequestId, job: StageJob) {
+        let stage = job.stage();
+        self.emit(EngineEvent::StageStarted { id, stage, chunk: None });
+        let (record, audio, stems) = match job {
+            StageJob::Separation { audio, background_sfx } => {
+                let (record, stems) = run_separation(&mut self.stages, &audio, background_sfx);
+                let take = stems.as_ref().map(|s| {
+                    Arc::new(if background_sfx { (*audio).clone() } else { s.dialogue.clone() })
+                });
+                (record, take, stems)
+            }
+            StageJob::VoiceConversion { audio, target, settings, target_is_reference } => {
+                let (record, converted) =
+                    convert_stage(&mut self.stages, &audio, &target, &settings, target_is_reference);
+                (record, converted.map(Arc::new), None)
+            }
+            StageJob::Validation { audio, text, language, min_match_ratio } => {
+                let t = std::time::Instant::now();
+                let heard = self.stages.transcriber().and_then(|whisper| {
+                    let opts = TranscribeOptions { language: language.clone(), ..Default::default() };
+                    whisper.transcribe(&audio, &opts).map_err(|e| e.to_string())
+                });
+                self.stages.after_use(StageId::Validation);
+                let record = match heard {
+                    Ok(transcript) => {
+                        let score = word_match(&text, &transcript.text, min_match_ratio);
+                        StageRecord {
+                            name: stage.name().into(),
+                            ran: true,
+                            note: format!(
+                                "{} with a word match of {:.2} (min {min_match_ratio:.2}); heard: {}",
+                                if score.passed { "passed" } else { "failed" },
+                                score.ratio,
+                                transcript.text
+                            ),
+                            params: serde_json::json!({ "min_match_ratio": min_match_ratio, "language": language }),
+                            seconds: t.elapsed().as_secs_f64(),
+                            files: stage.files(),
+                        }
+                    }
+                    Err(e) => StageRecord::skipped(stage, format!("Whisper could not run: {e}")),
+                };
+                (record, None, None)
+            }
+        };
+        self.emit(EngineEvent::StageFinished { id, record, audio, stems });
+        self.emit_resident(id);
+    }
+
     fn render(&mut self, id: RequestId, request: &RenderRequest) {
         let Some(mut model) = self.model.take() else {
             self.emit(EngineEvent::Failed { id, error: EngineError::NoModel });
             return;
         };
+        let mut stages = std::mem::replace(&mut self.stages, StageModels::none());
         let result = {
             let mut observer = |progress: RenderProgress<'_>| self.on_progress(id, progress);
-            render(model.as_mut(), request, &mut observer)
+            render(model.as_mut(), &mut stages, request, &mut observer)
         };
         self.model = Some(model);
+        self.stages = stages;
+        self.emit_resident(id);
         match result {
             Ok(take) => self.emit(EngineEvent::Finished { id, take: Box::new(take) }),
             Err(EngineError::Cancelled) => self.emit(EngineEvent::Cancelled { id }),
@@ -331,6 +456,8 @@ impl Engine {
             RenderProgress::ChunkReady { index, of, audio } => {
                 EngineEvent::ChunkAudio { id, index, of, audio }
             }
+            RenderProgress::AudioPiece { index, audio } => EngineEvent::AudioPiece { id, chunk: index, audio },
+            RenderProgress::Stage { stage, chunk } => EngineEvent::StageStarted { id, stage, chunk },
         };
         if matches!(event, EngineEvent::SamplerStep { .. }) {
             if self.events.try_send(event).is_ok() {
@@ -382,6 +509,7 @@ fn command_id(command: &EngineCommand) -> RequestId {
         EngineCommand::Load { id, .. }
         | EngineCommand::Reload { id }
         | EngineCommand::Render { id, .. }
+        | EngineCommand::RunStage { id, .. }
         | EngineCommand::Cancel { id }
         | EngineCommand::Unload { id } => *id,
         EngineCommand::Shutdown => 0,

@@ -2,7 +2,7 @@
 //! reference's `whisper_aligner` scoring with the transcription given) and the `_fuzzy_match` /
 //! `_needleman_wunsch` cases of `tests/fixtures/scenema-reference-cases.json` (`test_validate_and_patch.py`).
 
-use promptbook_engine::validation::{Alignment, fuzzy_match, needleman_wunsch, word_match};
+use promptbook_engine::stages::validation::{Alignment, fuzzy_match, needleman_wunsch, word_match};
 use serde_json::Value;
 
 /// §8.4: (name, expected_text, transcribed, min_word_ratio, passed, ratio).

@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use promptbook_engine::check::EstimatorKind;
-use promptbook_engine::error::EngineError;
-use promptbook_engine::pipeline::model::{
-    AudioModel, Latent, ModelError, ModelInfo, StepCallback, TextConditioning,
+use promptbook_engine::audio::AudioBuffer;
+use promptbook_engine::engines::{
+    Capabilities, ChunkRequest, ChunkSink, EngineLoader, ModelInfo, RenderedChunk, VoiceEngine,
 };
+use promptbook_engine::error::{EngineError, ModelError};
 use promptbook_engine::pipeline::render::{RenderMode, RenderRequest};
-use promptbook_engine::pipeline::waveform::Waveform;
-use promptbook_engine::runtime::{EngineEvent, EngineHandle, ModelLoader};
+use promptbook_engine::runtime::{EngineEvent, EngineHandle};
+use promptbook_engine::stages::StageModels;
 
 const RATE: u32 = 48_000;
 const WAIT: Duration = Duration::from_secs(20);
@@ -30,11 +31,17 @@ struct StandIn {
     seeds: Arc<Mutex<Vec<u64>>>,
     /// `sample` fails with this backend message.
     fail_with: Option<&'static str>,
+    capabilities: Capabilities,
 }
 
-impl AudioModel for StandIn {
+impl VoiceEngine for StandIn {
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
     fn info(&self) -> ModelInfo {
         ModelInfo {
+            engine: "stand-in".into(),
             device: "cpu".into(),
             dtype: "f32".into(),
             files: vec![],
@@ -45,56 +52,49 @@ impl AudioModel for StandIn {
         }
     }
 
-    fn encode_text(&mut self, prompt: &str) -> Result<TextConditioning, ModelError> {
-        if self.panic_on.as_deref().is_some_and(|p| prompt.contains(p)) {
+    fn render_chunk(
+        &mut self,
+        chunk: &ChunkRequest<'_>,
+        sink: &mut dyn ChunkSink,
+    ) -> Result<RenderedChunk, ModelError> {
+        if self.panic_on.as_deref().is_some_and(|p| chunk.prompt.contains(p)) {
             panic!("stand-in model exploded");
         }
-        Ok(TextConditioning(Box::new(prompt.len())))
-    }
-
-    fn sample(
-        &mut self,
-        _text: &TextConditioning,
-        duration_s: f64,
-        seed: u64,
-        reference: Option<&Latent>,
-        on_step: &mut StepCallback<'_>,
-    ) -> Result<Latent, ModelError> {
-        self.seeds.lock().unwrap().push(seed);
+        self.seeds.lock().unwrap().push(chunk.seed);
         if let Some(message) = self.fail_with {
             return Err(ModelError::from_message(message.into()));
         }
-        self.references.lock().unwrap().push(reference.map(|r| r.frames));
+        // 16 kHz mel at hop 160 → 4× downsampled latent: 25 frames per second, plus the causal first one.
+        let reference = chunk.reference.map(|r| (r.audio.duration_secs() * 25.0).round() as usize + 1);
+        self.references.lock().unwrap().push(reference);
         for step in 1..=8 {
             if let (true, Some(gate)) = (step > 1, &self.gate) {
                 gate.lock().unwrap().recv().map_err(|_| ModelError::Failed("gate closed".into()))?;
             }
-            if on_step(step, 8).is_break() {
+            if sink.step(step, 8).is_break() {
                 return Err(ModelError::Cancelled);
             }
         }
-        let frames = (duration_s * 25.0).round() as usize + 1;
-        Ok(Latent { frames, data: Box::new(duration_s) })
-    }
-
-    fn decode(&mut self, latent: &Latent) -> Result<Waveform, ModelError> {
-        let seconds = *latent.data.downcast_ref::<f64>().expect("stand-in latent");
-        let n = (seconds * f64::from(RATE)) as usize;
+        if sink.decoding().is_break() {
+            return Err(ModelError::Cancelled);
+        }
+        let n = (chunk.duration_s * f64::from(RATE)) as usize;
         let tone: Vec<f32> = (0..n).map(|i| 0.2 * (i as f32 * 0.05).sin()).collect();
-        Ok(Waveform::new(RATE, vec![tone.clone(), tone]))
-    }
-
-    fn encode_reference(&mut self, audio: &Waveform) -> Result<Latent, ModelError> {
-        // 16 kHz mel at hop 160 → 4× downsampled latent: 25 frames per second, plus the causal first one.
-        let frames = (audio.duration_s() * 25.0).round() as usize + 1;
-        Ok(Latent { frames, data: Box::new(audio.duration_s()) })
+        Ok(RenderedChunk {
+            audio: AudioBuffer::from_channels(RATE, vec![tone.clone(), tone]),
+            latent_frames: Some((chunk.duration_s * 25.0).round() as usize + 1),
+            reference_frames: reference,
+            encode_text_ms: 0.0,
+            sample_ms: 0.0,
+            decode_ms: 0.0,
+        })
     }
 }
 
 struct Loader(Option<StandIn>);
 
-impl ModelLoader for Loader {
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
+impl EngineLoader for Loader {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn VoiceEngine>, EngineError> {
         progress("stand-in", 1.0);
         Ok(Box::new(self.0.take().ok_or(EngineError::Load("loaded twice".into()))?))
     }
@@ -103,8 +103,8 @@ impl ModelLoader for Loader {
 /// Makes a fresh stand-in on every load (load number 1, 2, …).
 struct Factory(usize, fn(usize) -> StandIn);
 
-impl ModelLoader for Factory {
-    fn load(&mut self, _progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
+impl EngineLoader for Factory {
+    fn load(&mut self, _progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn VoiceEngine>, EngineError> {
         self.0 += 1;
         Ok(Box::new((self.1)(self.0)))
     }
@@ -116,21 +116,14 @@ fn script(sentences: usize) -> String {
 }
 
 fn request(sentences: usize) -> RenderRequest {
-    RenderRequest {
-        script: script(sentences),
-        seed: 10,
-        pace: 1.5,
-        mode: RenderMode::Generate,
-        estimator: EstimatorKind::Reference,
-        reference: None,
-    }
+    RenderRequest::engine_only(script(sentences), 10, 1.5, RenderMode::Generate, EstimatorKind::Reference)
 }
 
 fn engine_with(model: StandIn) -> EngineHandle {
     engine_loading(Box::new(Loader(Some(model))))
 }
 
-fn engine_loading(loader: Box<dyn ModelLoader>) -> EngineHandle {
+fn engine_loading(loader: Box<dyn EngineLoader>) -> EngineHandle {
     let mut engine = EngineHandle::spawn(|| {}).unwrap();
     let id = engine.load(loader).unwrap();
     loop {
@@ -146,7 +139,14 @@ fn engine_loading(loader: Box<dyn ModelLoader>) -> EngineHandle {
 }
 
 fn plain() -> StandIn {
-    StandIn { gate: None, panic_on: None, references: Arc::default(), seeds: Arc::default(), fail_with: None }
+    StandIn {
+        gate: None,
+        panic_on: None,
+        references: Arc::default(),
+        seeds: Arc::default(),
+        fail_with: None,
+        capabilities: promptbook_engine::engines::scenema::capabilities(),
+    }
 }
 
 #[test]
@@ -184,8 +184,8 @@ fn render_streams_chunks_then_finishes_with_a_complete_record() {
     let refs = references.lock().unwrap().clone();
     assert_eq!(refs[0], None);
     assert!(refs[1..].iter().all(|r| *r == Some(76)), "{refs:?}");
-    assert_eq!(take.audio.sample_rate, RATE);
-    assert_eq!(take.audio.channel_count(), 2);
+    assert_eq!(take.audio.sample_rate(), RATE);
+    assert_eq!(take.audio.num_channels(), 2);
     assert!(record.stages.iter().all(|s| !s.ran), "no post stage is faked");
     assert!(record.real_time_factor > 0.0);
 }
@@ -348,7 +348,7 @@ fn progress_observer_can_cancel_directly() {
     // The pure pipeline function honours Break from its observer too.
     let mut model = plain();
     let mut seen = 0;
-    let result = promptbook_engine::pipeline::render::render(&mut model, &request(1), &mut |_| {
+    let result = promptbook_engine::pipeline::render::render(&mut model, &mut StageModels::none(), &request(1), &mut |_| {
         seen += 1;
         if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     });
@@ -410,7 +410,7 @@ fn only_minus_one_is_a_random_seed_and_other_negatives_never_reach_the_model() {
     let seeds = Arc::new(Mutex::new(Vec::new()));
     let mut model = StandIn { seeds: seeds.clone(), ..plain() };
     for bad in [-5, -2, -1000, i64::MIN] {
-        let result = render(&mut model, &RenderRequest { seed: bad, ..request(12) }, &mut |_| {
+        let result = render(&mut model, &mut StageModels::none(), &RenderRequest { seed: bad, ..request(12) }, &mut |_| {
             ControlFlow::Continue(())
         });
         assert!(result.is_err(), "seed {bad} rendered");
@@ -418,7 +418,7 @@ fn only_minus_one_is_a_random_seed_and_other_negatives_never_reach_the_model() {
     }
     // Every chunk gets its own seed, base + 1000·i, exactly as recorded.
     for base in [0, 10, -1] {
-        let take = render(&mut model, &RenderRequest { seed: base, ..request(12) }, &mut |_| {
+        let take = render(&mut model, &mut StageModels::none(), &RenderRequest { seed: base, ..request(12) }, &mut |_| {
             ControlFlow::Continue(())
         })
         .unwrap();

@@ -4,8 +4,9 @@ use std::time::{Duration, Instant};
 
 use promptbook_engine::check::EstimatorKind;
 use promptbook_engine::pipeline::render::{RenderMode, RenderRequest};
-use promptbook_engine::pipeline::scenema::{DeviceKind, ScenemaLoader};
-use promptbook_engine::pipeline::test_model::make_test_model;
+use promptbook_engine::engines::scenema::ScenemaLoader;
+use promptbook_engine::engines::{DeviceKind, LoadOptions};
+use promptbook_engine::engines::scenema::test_model::make_test_model;
 use promptbook_engine::runtime::{EngineEvent, EngineHandle};
 
 const SCRIPT: &str = r#"<speak voice="A calm male voice" gender="male" scene="A small office">I have been meaning to tell you something for a long time. It is about the letters you sent last winter, and the ones I never answered. <action>He pauses.</action> I read every one of them, more than once, and I kept them all in a box by the window.</speak>"#;
@@ -20,7 +21,7 @@ fn cancel_mid_render_stops_within_one_step_with_the_real_model() {
     make_test_model(&dir, 5).unwrap();
     let mut engine = EngineHandle::spawn(|| {}).unwrap();
     let load = engine
-        .load(Box::new(ScenemaLoader { models_dir: Some(dir.clone()), device: DeviceKind::Cpu, store: None }))
+        .load(Box::new(ScenemaLoader { options: LoadOptions { models_dir: Some(dir.clone()), device: DeviceKind::Cpu, store: None } }))
         .unwrap();
     loop {
         match wait(&engine) {
@@ -33,14 +34,8 @@ fn cancel_mid_render_stops_within_one_step_with_the_real_model() {
             _ => {}
         }
     }
-    let request = RenderRequest {
-        script: SCRIPT.into(),
-        seed: 7,
-        pace: 1.5,
-        mode: RenderMode::Generate,
-        estimator: EstimatorKind::Default,
-        reference: None,
-    };
+    let request =
+        RenderRequest::engine_only(SCRIPT.into(), 7, 1.5, RenderMode::Generate, EstimatorKind::Default);
     let id = engine.render(request).unwrap();
     let mut steps_after_cancel = 0;
     let mut cancelled_at: Option<Instant> = None;

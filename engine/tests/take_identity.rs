@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use promptbook_engine::audio::{AudioBuffer, WavSampleFormat, read_wav, write_wav};
 use promptbook_engine::check::EstimatorKind;
 use promptbook_engine::pipeline::render::{RenderMode, RenderRequest, Take, render};
-use promptbook_engine::pipeline::scenema::{DeviceKind, ScenemaLoader};
-use promptbook_engine::pipeline::test_model::make_test_model;
-use promptbook_engine::pipeline::waveform::Waveform;
-use promptbook_engine::runtime::ModelLoader;
+use promptbook_engine::engines::scenema::ScenemaLoader;
+use promptbook_engine::engines::scenema::test_model::make_test_model;
+use promptbook_engine::engines::{EngineLoader, LoadOptions};
+use promptbook_engine::stages::StageModels;
 use sha2::{Digest, Sha256};
 
 const SHORT: &str = r#"<speak voice="A calm male voice" gender="male" scene="A small office">Hello there.</speak>"#;
@@ -29,7 +29,7 @@ fn bless() -> bool {
 }
 
 /// A deterministic 1.5 s stereo reference: a gliding tone with a little second harmonic.
-fn reference() -> Waveform {
+fn reference() -> AudioBuffer {
     let rate = 48_000u32;
     let n = 72_000;
     let left: Vec<f32> = (0..n)
@@ -40,27 +40,26 @@ fn reference() -> Waveform {
         })
         .collect();
     let right: Vec<f32> = left.iter().map(|s| s * 0.8).collect();
-    Waveform::new(rate, vec![left, right])
+    AudioBuffer::from_channels(rate, vec![left, right])
 }
 
-fn render_take(dir: &Path, script: &str, seed: i64, reference: Option<Waveform>) -> Take {
-    let mut loader = ScenemaLoader { models_dir: Some(dir.to_path_buf()), device: DeviceKind::Cpu, store: None };
-    let mut model = loader.load(&mut |_, _| {}).expect("the test model loads");
-    let request = RenderRequest {
-        script: script.into(),
-        seed,
-        pace: 1.5,
-        mode: RenderMode::Generate,
-        estimator: EstimatorKind::Default,
-        reference,
-    };
-    render(model.as_mut(), &request, &mut |_| std::ops::ControlFlow::Continue(())).expect("the render succeeds")
+fn render_take(dir: &Path, script: &str, seed: i64, reference: Option<AudioBuffer>) -> Take {
+    let options = LoadOptions { models_dir: Some(dir.to_path_buf()), ..LoadOptions::default() };
+    let mut loader = ScenemaLoader { options };
+    let mut engine = loader.load(&mut |_, _| {}).expect("the test model loads");
+    // The post stages did not exist before: the engine alone, as then.
+    let mut request =
+        RenderRequest::engine_only(script.into(), seed, 1.5, RenderMode::Generate, EstimatorKind::Default);
+    request.reference = reference.map(std::sync::Arc::new);
+    let mut stages = StageModels::none();
+    render(engine.as_mut(), &mut stages, &request, &mut |_| std::ops::ControlFlow::Continue(()))
+        .expect("the render succeeds")
 }
 
-fn sample_digest(audio: &Waveform) -> String {
+fn sample_digest(audio: &AudioBuffer) -> String {
     let mut hash = Sha256::new();
-    hash.update(audio.sample_rate.to_le_bytes());
-    for channel in &audio.channels {
+    hash.update(audio.sample_rate().to_le_bytes());
+    for channel in audio.channels() {
         hash.update((channel.len() as u64).to_le_bytes());
         for s in channel {
             hash.update(s.to_bits().to_le_bytes());
@@ -92,21 +91,21 @@ fn takes_are_bit_identical_to_the_committed_ones() {
         short.record.chunks.len()
     );
     let digests = format!("short\n{short_facts}long\n{long_facts}");
-    let head = short.audio.slice(0, short.audio.sample_rate as usize / 4);
+    let head = short.audio.slice(0, short.audio.sample_rate() as usize / 4);
 
     let head_path = fixtures().join("short_head.wav");
     let digests_path = fixtures().join("digests.txt");
     if bless() {
         std::fs::create_dir_all(fixtures()).unwrap();
-        let buffer = AudioBuffer::new(head.sample_rate, head.channels.clone()).unwrap();
+        let buffer = AudioBuffer::new(head.sample_rate(), head.channels().to_vec()).unwrap();
         write_wav(&head_path, &buffer, WavSampleFormat::Float32).unwrap();
         std::fs::write(&digests_path, &digests).unwrap();
     }
 
     let committed = read_wav(&head_path).expect("the committed head of the short take");
-    assert_eq!(committed.sample_rate(), head.sample_rate);
-    assert_eq!(committed.channels().len(), head.channels.len());
-    for (c, (want, got)) in committed.channels().iter().zip(&head.channels).enumerate() {
+    assert_eq!(committed.sample_rate(), head.sample_rate());
+    assert_eq!(committed.num_channels(), head.num_channels());
+    for (c, (want, got)) in committed.channels().iter().zip(head.channels()).enumerate() {
         assert_eq!(want.len(), got.len(), "channel {c}: frame count");
         let first_diff = want.iter().zip(got).position(|(a, b)| a.to_bits() != b.to_bits());
         assert_eq!(first_diff, None, "channel {c}: first differing sample");

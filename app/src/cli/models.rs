@@ -127,8 +127,8 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
         }
         ModelsAction::Inspect { file, filter, json } => inspect(&store, file, filter.as_deref(), *json),
         ModelsAction::MakeTestModel { dir, seed, int8 } => {
-            use promptbook_engine::pipeline::test_model::{TestModelOptions, make_test_model_with};
-            use promptbook_engine::pipeline::test_model_seedvc::make_seedvc_test_model;
+            use promptbook_engine::engines::scenema::test_model::{TestModelOptions, make_test_model_with};
+            use promptbook_engine::stages::voice_conversion::test_model::make_seedvc_test_model;
             let mut files = make_test_model_with(dir, *seed, TestModelOptions { int8: *int8 })?.files;
             files.extend(make_seedvc_test_model(dir, *seed)?);
             let params: u64 = files.iter().map(|(_, n)| n).sum();
@@ -383,7 +383,7 @@ fn apply_layout_check(store: &Store, results: &mut [store::VerifyResult]) {
     if !results.iter().any(unhashed) {
         return;
     }
-    let problems = promptbook_engine::pipeline::layout::check_store(store);
+    let problems = promptbook_engine::engines::scenema::layout::check_store(store);
     for result in results.iter_mut().filter(|r| unhashed(r)) {
         let Some(path) = &result.path else { continue };
         let found: Vec<&str> =

@@ -12,8 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use promptbook_engine::audio::{AudioBuffer, WavSampleFormat, decode_file_head, write_wav_with_record};
 use promptbook_engine::check::{CheckOptions, check};
 use promptbook_engine::pipeline::render::MAX_USER_REFERENCE_SECONDS;
-use promptbook_engine::pipeline::scenema::{DeviceKind, ScenemaLoader};
-use promptbook_engine::pipeline::{RenderMode, RenderRequest, Waveform};
+use promptbook_engine::engines::scenema::{DeviceKind, ScenemaLoader};
+use promptbook_engine::pipeline::{RenderMode, RenderRequest, AudioBuffer};
 use promptbook_engine::runtime::{EngineEvent, EngineHandle};
 
 use super::check::{EstimatorArg, check_pace_and_seed};
@@ -185,7 +185,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
 
     let record = &take.record;
-    let audio = AudioBuffer::new(take.audio.sample_rate, take.audio.channels.clone())
+    let audio = AudioBuffer::new(take.audio.sample_rate(), take.audio.channels().clone())
         .context("the rendered audio is not a valid buffer")?;
     let format = match args.format {
         FormatArg::Pcm16 => WavSampleFormat::Pcm16,
@@ -200,8 +200,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         "{}: {:.2} s, {} Hz, {} channels, {} chunk(s), seed {}; rendered in {:.1} s (real-time factor {:.2})",
         args.output.display(),
         record.duration_s,
-        record.sample_rate,
-        record.channels,
+        record.sample_rate(),
+        record.channels(),
         record.chunks.len(),
         record.base_seed,
         record.render_seconds,
@@ -251,8 +251,8 @@ fn interrupt_flag() -> Arc<AtomicBool> {
 
 /// The part of the reference clip the render uses (its first 20 s), read with the same reader and
 /// rules as `check-clip`; the rest of the file is never read.
-fn read_reference(path: &Path) -> anyhow::Result<Waveform> {
+fn read_reference(path: &Path) -> anyhow::Result<AudioBuffer> {
     let (buffer, _) =
         decode_file_head(path, MAX_USER_REFERENCE_SECONDS).context("cannot use the reference clip")?;
-    Ok(Waveform::new(buffer.sample_rate(), buffer.into_channels()))
+    Ok(AudioBuffer::from_channels(buffer.sample_rate(), buffer.into_channels()))
 }

@@ -412,7 +412,7 @@ impl RecorderPanel {
             );
         }
 
-        // Waveform: one min/max line per pixel column over the time axis.
+        // AudioBuffer: one min/max line per pixel column over the time axis.
         let recorded_secs = samples.len() as f64 / f64::from(rate);
         let columns = ((x_of(recorded_secs) - rect.left()).round() as usize).max(1);
         let mid = rect.center().y;

@@ -67,7 +67,7 @@ pub fn run(args: &StudioArgs) -> anyhow::Result<ExitCode> {
     // Load the model in the background when its files are there; otherwise the Render area explains and
     // offers the download.
     let name = args.device.as_deref().unwrap_or("cpu");
-    let device = promptbook_engine::pipeline::scenema::DeviceKind::parse(name)
+    let device = promptbook_engine::engines::scenema::DeviceKind::parse(name)
         .ok_or_else(|| anyhow::anyhow!("--device must be cpu, cuda or metal, not {name:?}"))?;
     let store = promptbook_engine::store::Store::from_env(args.models_dir.clone());
     let variant = promptbook_engine::store::Variant::default();

@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use promptbook_engine::pipeline::waveform::Waveform;
+use promptbook_engine::audio::AudioBuffer;
 
 /// Something that can make a waveform audible.
 pub trait AudioOutput {
     /// Start playing `audio` from `from_s` with `gain_db` applied, replacing whatever played before.
-    fn start(&mut self, audio: Arc<Waveform>, from_s: f64, gain_db: f64) -> Result<(), String>;
+    fn start(&mut self, audio: Arc<AudioBuffer>, from_s: f64, gain_db: f64) -> Result<(), String>;
     /// Silence the output.
     fn stop(&mut self);
     /// A line for the status bar.
@@ -27,7 +27,7 @@ pub struct NullOutput {
 }
 
 impl AudioOutput for NullOutput {
-    fn start(&mut self, _audio: Arc<Waveform>, from_s: f64, gain_db: f64) -> Result<(), String> {
+    fn start(&mut self, _audio: Arc<AudioBuffer>, from_s: f64, gain_db: f64) -> Result<(), String> {
         self.last_start = Some((from_s, gain_db));
         self.starts += 1;
         Ok(())
@@ -43,7 +43,7 @@ impl AudioOutput for NullOutput {
 /// Play state of the take under the playhead.
 pub struct Transport {
     output: Box<dyn AudioOutput>,
-    audio: Option<Arc<Waveform>>,
+    audio: Option<Arc<AudioBuffer>>,
     /// Seconds at the last seek/play/pause.
     anchor_s: f64,
     /// When playback started from `anchor_s` (None while paused or stopped).
@@ -64,7 +64,7 @@ impl Transport {
     }
 
     pub fn duration_s(&self) -> f64 {
-        self.audio.as_ref().map_or(0.0, |a| a.duration_s())
+        self.audio.as_ref().map_or(0.0, |a| a.duration_secs())
     }
 
     pub fn is_playing(&self) -> bool {
@@ -74,15 +74,15 @@ impl Transport {
     /// The playhead in seconds (stops at the end of the take).
     pub fn position_s(&self) -> f64 {
         let run = self.since.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        (self.anchor_s + run).min(self.duration_s())
+        (self.anchor_s + run).min(self.duration_secs())
     }
 
     /// Put `audio` under the playhead at the same position (A/B switch, take pick) without stopping.
-    pub fn load(&mut self, audio: Arc<Waveform>, gain_db: f64) {
+    pub fn load(&mut self, audio: Arc<AudioBuffer>, gain_db: f64) {
         let at = self.position_s();
         self.audio = Some(audio);
         self.gain_db = gain_db;
-        self.anchor_s = at.min(self.duration_s());
+        self.anchor_s = at.min(self.duration_secs());
         if self.since.is_some() {
             self.restart();
         }
@@ -99,7 +99,7 @@ impl Transport {
         if self.audio.is_none() {
             return;
         }
-        if self.position_s() >= self.duration_s() {
+        if self.position_s() >= self.duration_secs() {
             self.anchor_s = 0.0;
         }
         if let Some((start, end)) = self.loop_range
@@ -127,7 +127,7 @@ impl Transport {
     }
 
     pub fn seek(&mut self, to_s: f64) {
-        self.anchor_s = to_s.clamp(0.0, self.duration_s());
+        self.anchor_s = to_s.clamp(0.0, self.duration_secs());
         if self.since.is_some() {
             self.restart();
         }
@@ -145,14 +145,14 @@ impl Transport {
     /// Call once a frame: a loop wraps to its start, and a take that played to its end stops there.
     pub fn tick(&mut self) {
         if let (Some(_), Some((start, end))) = (self.since, self.loop_range)
-            && self.position_s() >= end.min(self.duration_s())
+            && self.position_s() >= end.min(self.duration_secs())
         {
             self.anchor_s = start;
             self.restart();
             return;
         }
-        if self.since.is_some() && self.position_s() >= self.duration_s() {
-            self.anchor_s = self.duration_s();
+        if self.since.is_some() && self.position_s() >= self.duration_secs() {
+            self.anchor_s = self.duration_secs();
             self.since = None;
             self.output.stop();
         }
@@ -196,13 +196,13 @@ impl RodioOutput {
 }
 
 impl AudioOutput for RodioOutput {
-    fn start(&mut self, audio: Arc<Waveform>, from_s: f64, gain_db: f64) -> Result<(), String> {
-        let channels = u16::try_from(audio.channel_count())
+    fn start(&mut self, audio: Arc<AudioBuffer>, from_s: f64, gain_db: f64) -> Result<(), String> {
+        let channels = u16::try_from(audio.num_channels())
             .ok()
             .and_then(std::num::NonZero::new)
             .ok_or("a take without channels cannot play")?;
-        let rate = std::num::NonZero::new(audio.sample_rate).ok_or("a take without a sample rate")?;
-        let start = ((from_s * f64::from(audio.sample_rate)) as usize).min(audio.frames());
+        let rate = std::num::NonZero::new(audio.sample_rate()).ok_or("a take without a sample rate")?;
+        let start = ((from_s * f64::from(audio.sample_rate())) as usize).min(audio.frames());
         let samples = audio.slice(start, audio.frames()).interleaved();
         let player = self.player()?;
         player.clear();

@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 use promptbook_engine::audio::AudioBuffer;
 use promptbook_engine::audio::wav::{WavSampleFormat, read_wav, write_bytes_atomically, write_wav};
 use promptbook_engine::pipeline::render::{GenerationRecord, Take};
-use promptbook_engine::pipeline::waveform::Waveform;
+use promptbook_engine::audio::AudioBuffer;
 use serde::{Deserialize, Serialize};
 
 use super::settings::RenderSettings;
@@ -342,7 +342,7 @@ impl Project {
         let part = |ext: &str| takes.join(format!(".take-{}-{first}.{ext}.part", std::process::id()));
         let (wav_part, json_part) = (part("wav"), part("json"));
         let result = (|| -> anyhow::Result<u32> {
-            let audio = AudioBuffer::new(take.audio.sample_rate, take.audio.channels.clone())?;
+            let audio = AudioBuffer::new(take.audio.sample_rate(), take.audio.channels().clone())?;
             write_wav(&wav_part, &audio, WavSampleFormat::Float32)?;
             write_bytes_atomically(&json_part, &serde_json::to_vec_pretty(&take.record)?)?;
             let mut number = first.max(self.scan_takes().highest + 1);
@@ -381,7 +381,7 @@ impl Project {
         let wav_path = stem.with_extension("wav");
         let audio =
             read_wav(&wav_path).with_context(|| format!("take T{number:02}: cannot read its audio"))?;
-        Ok(Take { audio: Waveform::new(audio.sample_rate(), audio.into_channels()), record })
+        Ok(Take { audio: AudioBuffer::from_channels(audio.sample_rate(), audio.into_channels()), record })
     }
 
     /// Remove a take's files for good (emptying the trash); its number stays used.
@@ -522,7 +522,7 @@ mod tests {
             "render_seconds": 1.0, "real_time_factor": 1.0
         }))
         .unwrap_or_else(|e| panic!("{e}"));
-        Take { audio: Waveform::new(48_000, vec![tone.clone(), tone]), record }
+        Take { audio: AudioBuffer::from_channels(48_000, vec![tone.clone(), tone]), record }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use promptbook_engine::pipeline::render::Take;
-use promptbook_engine::pipeline::waveform::Waveform;
+use promptbook_engine::audio::AudioBuffer;
 use promptbook_engine::runtime::{EngineEvent, RequestId};
 
 use super::project::PendingRender;
@@ -50,7 +50,7 @@ pub struct Job {
     pub queued_at: Instant,
     pub started_at: Option<Instant>,
     /// Chunks decoded so far, for auditioning before the take is joined.
-    pub chunk_audio: Vec<Arc<Waveform>>,
+    pub chunk_audio: Vec<Arc<AudioBuffer>>,
     /// What was asked for, kept so the queue can be written to the project and queued again.
     pub request: PendingRender,
     /// When the current chunk's sampling and decoding began.

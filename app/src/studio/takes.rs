@@ -7,7 +7,7 @@ use std::sync::Arc;
 use promptbook_engine::audio::AudioBuffer;
 use promptbook_engine::clip_check::loudness;
 use promptbook_engine::pipeline::render::{GenerationRecord, Take};
-use promptbook_engine::pipeline::waveform::Waveform;
+use promptbook_engine::audio::AudioBuffer;
 
 use super::project::TakeEntry;
 use super::waveform_view::PeakPyramid;
@@ -19,7 +19,7 @@ pub struct StudioTake {
     pub starred: bool,
     pub note: String,
     pub trashed: bool,
-    pub audio: Arc<Waveform>,
+    pub audio: Arc<AudioBuffer>,
     pub record: GenerationRecord,
     pub pyramid: PeakPyramid,
     /// BS.1770 integrated loudness; `None` for silence or takes shorter than one gate.
@@ -31,7 +31,7 @@ pub struct StudioTake {
 impl StudioTake {
     pub fn from_take(number: u32, take: Take) -> Self {
         let pyramid = PeakPyramid::build(&take.audio);
-        let loudness_lufs = AudioBuffer::new(take.audio.sample_rate, take.audio.channels.clone())
+        let loudness_lufs = AudioBuffer::new(take.audio.sample_rate(), take.audio.channels().clone())
             .ok()
             .and_then(|b| loudness::measure(&b))
             .and_then(|m| m.integrated_lufs);
@@ -61,7 +61,7 @@ impl StudioTake {
 
     /// The frame span of every chunk in the take, in order.
     pub fn chunk_spans(&self) -> Vec<(usize, usize)> {
-        let rate = f64::from(self.audio.sample_rate);
+        let rate = f64::from(self.audio.sample_rate());
         let frames = self.audio.frames();
         let starts: Vec<usize> =
             self.record.chunks.iter().map(|c| ((c.start_s * rate).round() as usize).min(frames)).collect();

@@ -3,7 +3,7 @@
 //! selection and a playhead.
 
 use egui::{Color32, Pos2, Sense, Stroke, StrokeKind, Vec2};
-use promptbook_engine::pipeline::waveform::Waveform;
+use promptbook_engine::audio::AudioBuffer;
 
 /// Frames summarised by one bucket of the finest level.
 const BASE_BUCKET: usize = 64;
@@ -26,11 +26,11 @@ pub struct PeakPyramid {
 }
 
 impl PeakPyramid {
-    pub fn build(audio: &Waveform) -> Self {
+    pub fn build(audio: &AudioBuffer) -> Self {
         let frames = audio.frames();
         let buckets = frames.div_ceil(BASE_BUCKET);
         let mut base = vec![(f32::INFINITY, f32::NEG_INFINITY); buckets];
-        for channel in &audio.channels {
+        for channel in &audio.channels() {
             for (bucket, chunk) in base.iter_mut().zip(channel.chunks(BASE_BUCKET)) {
                 let (lo, hi) = extremes(chunk);
                 bucket.0 = bucket.0.min(lo);
@@ -103,14 +103,14 @@ fn extremes(samples: &[f32]) -> (f32, f32) {
 
 /// `(min, max)` over frames `start..end` of every channel, straight from the samples. The frame before
 /// `start` is included so that neighbouring columns join up into a line instead of separate dots.
-fn exact_span(audio: &Waveform, start: usize, end: usize) -> Option<(f32, f32)> {
+fn exact_span(audio: &AudioBuffer, start: usize, end: usize) -> Option<(f32, f32)> {
     let end = end.min(audio.frames());
     let start = start.saturating_sub(1);
     if start >= end {
         return None;
     }
     let (lo, hi) = audio
-        .channels
+        .channels()
         .iter()
         .map(|c| extremes(&c[start..end]))
         .fold((f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
@@ -121,7 +121,7 @@ fn exact_span(audio: &Waveform, start: usize, end: usize) -> Option<(f32, f32)> 
 pub struct TimelineView<'a> {
     pub pyramid: &'a PeakPyramid,
     /// The samples themselves, for zooms finer than the pyramid's 64-frame buckets.
-    pub audio: Option<&'a Waveform>,
+    pub audio: Option<&'a AudioBuffer>,
     pub sample_rate: u32,
     /// `(start_s, label)` of each chunk after the first.
     pub boundaries: &'a [(f64, String)],
@@ -150,7 +150,7 @@ pub fn show(ui: &mut egui::Ui, view: &TimelineView<'_>, height: f32) -> Timeline
     let whole = response.rect;
     let visuals = ui.visuals();
     painter.rect_filled(whole, 2.0, visuals.extreme_bg_color);
-    let rate = f64::from(view.sample_rate.max(1));
+    let rate = f64::from(view.sample_rate().max(1));
     let total_s = view.pyramid.frames() as f64 / rate;
     let (v0, v1) = (view.view.0, view.view.1.max(view.view.0 + 1e-3));
     let x_of = |t: f64| whole.left() + ((t - v0) / (v1 - v0)) as f32 * whole.width();

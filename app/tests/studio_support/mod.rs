@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use promptbook::studio::StudioApp;
-use promptbook_engine::error::EngineError;
-use promptbook_engine::pipeline::model::{
-    AudioModel, Latent, ModelError, ModelInfo, StepCallback, TextConditioning,
+use promptbook_engine::audio::AudioBuffer;
+use promptbook_engine::engines::{
+    Capabilities, ChunkRequest, ChunkSink, EngineLoader, ModelInfo, RenderedChunk, VoiceEngine,
 };
-use promptbook_engine::pipeline::waveform::Waveform;
-use promptbook_engine::runtime::ModelLoader;
+use promptbook_engine::error::{EngineError, ModelError};
 
 pub const RATE: u32 = 48_000;
 
@@ -25,11 +24,30 @@ pub struct StandIn {
     pub panics: bool,
     /// Sleep per decode, standing in for the real model's long VAE + vocoder pass.
     pub decode_delay: Duration,
+    /// What it says it can do (Scenema's unless a test gives others).
+    pub capabilities: Capabilities,
 }
 
-impl AudioModel for StandIn {
+impl StandIn {
+    pub fn new(amplitude: f32, step_delay: Duration, decode_delay: Duration, panics: bool) -> Self {
+        Self {
+            amplitude,
+            step_delay,
+            decode_delay,
+            panics,
+            capabilities: promptbook_engine::engines::scenema::capabilities(),
+        }
+    }
+}
+
+impl VoiceEngine for StandIn {
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
     fn info(&self) -> ModelInfo {
         ModelInfo {
+            engine: self.capabilities.id.clone(),
             device: "cpu".into(),
             dtype: "f32".into(),
             files: vec![],
@@ -40,52 +58,42 @@ impl AudioModel for StandIn {
         }
     }
 
-    fn encode_text(&mut self, prompt: &str) -> Result<TextConditioning, ModelError> {
-        Ok(TextConditioning(Box::new(prompt.len())))
-    }
-
-    fn sample(
+    fn render_chunk(
         &mut self,
-        _text: &TextConditioning,
-        duration_s: f64,
-        _seed: u64,
-        _reference: Option<&Latent>,
-        on_step: &mut StepCallback<'_>,
-    ) -> Result<Latent, ModelError> {
+        chunk: &ChunkRequest<'_>,
+        sink: &mut dyn ChunkSink,
+    ) -> Result<RenderedChunk, ModelError> {
         assert!(!self.panics, "stand-in model exploded");
         for step in 1..=8 {
             std::thread::sleep(self.step_delay);
-            if let ControlFlow::Break(()) = on_step(step, 8) {
+            if let ControlFlow::Break(()) = sink.step(step, 8) {
                 return Err(ModelError::Cancelled);
             }
         }
-        let frames = (duration_s * 25.0).round() as usize + 1;
-        Ok(Latent { frames, data: Box::new(duration_s) })
-    }
-
-    fn decode(&mut self, latent: &Latent) -> Result<Waveform, ModelError> {
+        if sink.decoding().is_break() {
+            return Err(ModelError::Cancelled);
+        }
         std::thread::sleep(self.decode_delay);
-        let seconds = *latent.data.downcast_ref::<f64>().expect("stand-in latent");
-        let n = (seconds * f64::from(RATE)) as usize;
+        let n = (chunk.duration_s * f64::from(RATE)) as usize;
         let amp = self.amplitude;
         let tone: Vec<f32> = (0..n)
             .map(|i| amp * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / RATE as f32).sin())
             .collect();
-        Ok(Waveform::new(RATE, vec![tone.clone(), tone]))
-    }
-
-    fn encode_reference(&mut self, audio: &Waveform) -> Result<Latent, ModelError> {
-        Ok(Latent {
-            frames: (audio.duration_s() * 25.0).round() as usize + 1,
-            data: Box::new(audio.duration_s()),
+        Ok(RenderedChunk {
+            audio: AudioBuffer::from_channels(RATE, vec![tone.clone(), tone]),
+            latent_frames: Some((chunk.duration_s * 25.0).round() as usize + 1),
+            reference_frames: chunk.reference.map(|r| (r.audio.duration_secs() * 25.0).round() as usize + 1),
+            encode_text_ms: 0.0,
+            sample_ms: 0.0,
+            decode_ms: 0.0,
         })
     }
 }
 
 pub struct Loader(pub Option<StandIn>);
 
-impl ModelLoader for Loader {
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
+impl EngineLoader for Loader {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn VoiceEngine>, EngineError> {
         progress("stand-in", 1.0);
         Ok(Box::new(self.0.take().ok_or(EngineError::Load("loaded twice".into()))?))
     }
@@ -96,16 +104,11 @@ pub struct PanicsFirst {
     pub loads: usize,
 }
 
-impl ModelLoader for PanicsFirst {
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
+impl EngineLoader for PanicsFirst {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn VoiceEngine>, EngineError> {
         progress("stand-in", 1.0);
         self.loads += 1;
-        Ok(Box::new(StandIn {
-            amplitude: 0.4,
-            step_delay: Duration::ZERO,
-            decode_delay: Duration::ZERO,
-            panics: self.loads == 1,
-        }))
+        Ok(Box::new(StandIn::new(0.4, Duration::ZERO, Duration::ZERO, self.loads == 1)))
     }
 }
 
@@ -118,7 +121,7 @@ pub fn harness(script: &str) -> Harness<'static, StudioApp> {
 
 /// A studio with the stand-in model loaded.
 pub fn loaded(script: &str, step_delay: Duration) -> Harness<'static, StudioApp> {
-    loaded_with(script, StandIn { amplitude: 0.4, step_delay, decode_delay: Duration::ZERO, panics: false })
+    loaded_with(script, StandIn::new(0.4, step_delay, Duration::ZERO, false))
 }
 
 /// A studio with `model` loaded.

@@ -127,6 +127,8 @@ pub enum AudioError {
 }
 
 /// Planar `f32` audio: one `Vec` per channel, every channel the same length. Nominal range is ±1.0.
+/// The one audio type of the engine: files, references, chunks, takes and stems. Takes are shared by
+/// `Arc<AudioBuffer>` between the engine, the studio's timeline and playback, never copied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioBuffer {
     sample_rate: u32,
@@ -151,6 +153,18 @@ impl AudioBuffer {
             )));
         }
         Ok(Self { sample_rate, channels })
+    }
+
+    /// A buffer from channels that have one length by construction (DSP output, model output); the
+    /// lengths are checked in debug builds. Use [`AudioBuffer::new`] for anything from outside.
+    pub fn from_channels(sample_rate: u32, channels: Vec<Vec<f32>>) -> Self {
+        debug_assert!(channels.windows(2).all(|w| w[0].len() == w[1].len()), "ragged channels");
+        Self { sample_rate, channels }
+    }
+
+    /// `frames` of silence on `channels` channels.
+    pub fn silence(sample_rate: u32, channels: usize, frames: usize) -> Self {
+        Self::from_channels(sample_rate, vec![vec![0.0; frames]; channels])
     }
 
     /// A one-channel buffer.
@@ -190,7 +204,7 @@ impl AudioBuffer {
 
     /// Number of frames (samples per channel).
     pub fn frames(&self) -> usize {
-        self.channels[0].len()
+        self.channels.first().map_or(0, Vec::len)
     }
 
     /// Length in seconds.
@@ -208,13 +222,54 @@ impl AudioBuffer {
         self.channels
     }
 
-    /// The mean of all channels, frame by frame.
+    /// The mean of all channels, frame by frame (summed in f64: for two channels this is exactly the
+    /// f32 mean, and it stays exact for more).
     pub fn to_mono(&self) -> Vec<f32> {
-        if let [only] = self.channels.as_slice() {
-            return only.clone();
+        match self.channels.as_slice() {
+            [] => Vec::new(),
+            [only] => only.clone(),
+            channels => {
+                let n = channels.len() as f64;
+                (0..self.frames())
+                    .map(|i| (channels.iter().map(|c| f64::from(c[i])).sum::<f64>() / n) as f32)
+                    .collect()
+            }
         }
-        let scale = 1.0 / self.channels.len() as f32;
-        (0..self.frames()).map(|i| self.channels.iter().map(|c| c[i]).sum::<f32>() * scale).collect()
+    }
+
+    /// Frames `start..end` of every channel, clamped to the buffer.
+    pub fn slice(&self, start: usize, end: usize) -> Self {
+        let end = end.min(self.frames());
+        let start = start.min(end);
+        Self::from_channels(self.sample_rate, self.channels.iter().map(|c| c[start..end].to_vec()).collect())
+    }
+
+    /// The last `seconds` (all of it when shorter).
+    pub fn tail(&self, seconds: f64) -> Self {
+        let frames = (seconds * f64::from(self.sample_rate)).round() as usize;
+        self.slice(self.frames().saturating_sub(frames), self.frames())
+    }
+
+    /// Append `other` (same rate and channel count) at the end; an empty buffer takes `other`'s channels.
+    pub fn append(&mut self, other: &AudioBuffer) {
+        debug_assert_eq!(self.sample_rate, other.sample_rate);
+        if self.channels.is_empty() || self.frames() == 0 && self.channels.len() != other.channels.len() {
+            self.channels = other.channels.clone();
+            return;
+        }
+        for (dst, src) in self.channels.iter_mut().zip(&other.channels) {
+            dst.extend_from_slice(src);
+        }
+    }
+
+    /// The largest absolute sample.
+    pub fn peak(&self) -> f32 {
+        self.channels.iter().flatten().fold(0.0f32, |m, &s| m.max(s.abs()))
+    }
+
+    /// Whether every sample is finite (no NaN or infinity).
+    pub fn is_finite(&self) -> bool {
+        self.channels.iter().flatten().all(|s| s.is_finite())
     }
 
     /// Interleaves the channels (`frame0ch0, frame0ch1, ...`).

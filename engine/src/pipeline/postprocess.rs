@@ -3,18 +3,18 @@
 //! The analysis is windowed on the mono mix; cuts and gains apply to every channel, so the channel
 //! count is preserved.
 
-use super::waveform::Waveform;
+use crate::audio::AudioBuffer;
 
 /// `trim_silence(x, sr, max_silence=0.5, threshold_db=-40)`: keep the voiced span plus `max_silence`
 /// seconds either side. The last partial window is never analysed (reference quirk, kept).
-pub fn trim_silence(x: &Waveform, max_silence_s: f64, threshold_db: f64) -> Waveform {
+pub fn trim_silence(x: &AudioBuffer, max_silence_s: f64, threshold_db: f64) -> AudioBuffer {
     let (start, end) = trim_bounds(x, max_silence_s, threshold_db);
     if start == 0 && end == x.frames() { x.clone() } else { x.slice(start, end) }
 }
 
 /// The slice `trim_silence` keeps, as `(start, end)` frames.
-pub fn trim_bounds(x: &Waveform, max_silence_s: f64, threshold_db: f64) -> (usize, usize) {
-    let sr = f64::from(x.sample_rate);
+pub fn trim_bounds(x: &AudioBuffer, max_silence_s: f64, threshold_db: f64) -> (usize, usize) {
+    let sr = f64::from(x.sample_rate());
     let threshold = 10f64.powf(threshold_db / 20.0);
     let keep = (max_silence_s * sr) as usize;
     let window = (0.02 * sr) as usize;
@@ -22,7 +22,7 @@ pub fn trim_bounds(x: &Waveform, max_silence_s: f64, threshold_db: f64) -> (usiz
     if window == 0 || len < window {
         return (0, len);
     }
-    let energies = window_peaks(&x.mono_mix(), window);
+    let energies = window_peaks(&x.to_mono(), window);
     let voiced: Vec<usize> = (0..energies.len()).filter(|&k| f64::from(energies[k]) > threshold).collect();
     match (voiced.first(), voiced.last()) {
         (Some(&first), Some(&last)) => {
@@ -35,23 +35,23 @@ pub fn trim_bounds(x: &Waveform, max_silence_s: f64, threshold_db: f64) -> (usiz
 /// `shorten_long_silence(x, sr, max_duration=1.0, target_duration=0.3, threshold_db=-35)`: silent runs longer
 /// than `max_duration_s` keep only their first `target_duration_s`.
 pub fn shorten_long_silence(
-    x: &Waveform,
+    x: &AudioBuffer,
     max_duration_s: f64,
     target_duration_s: f64,
     threshold_db: f64,
-) -> Waveform {
+) -> AudioBuffer {
     shorten_long_silence_mapped(x, max_duration_s, target_duration_s, threshold_db).0
 }
 
 /// [`shorten_long_silence`] that also says what it cut, so positions in `x` (chunk starts) can be found
 /// in the output with [`SilenceCuts::map_frame`].
 pub fn shorten_long_silence_mapped(
-    x: &Waveform,
+    x: &AudioBuffer,
     max_duration_s: f64,
     target_duration_s: f64,
     threshold_db: f64,
-) -> (Waveform, SilenceCuts) {
-    let sr = f64::from(x.sample_rate);
+) -> (AudioBuffer, SilenceCuts) {
+    let sr = f64::from(x.sample_rate());
     let threshold = 10f64.powf(threshold_db / 20.0);
     let window = (0.02 * sr) as usize;
     let len = x.frames();
@@ -60,7 +60,7 @@ pub fn shorten_long_silence_mapped(
     if window == 0 || len < window {
         return (x.clone(), none);
     }
-    let energies = window_peaks(&x.mono_mix(), window);
+    let energies = window_peaks(&x.to_mono(), window);
     let max_len = (max_duration_s * sr) as usize;
     let mut regions = Vec::new();
     let mut start = None;
@@ -82,7 +82,7 @@ pub fn shorten_long_silence_mapped(
     if regions.is_empty() {
         return (x.clone(), none);
     }
-    let mut out = Waveform::new(x.sample_rate, vec![Vec::new(); x.channel_count()]);
+    let mut out = AudioBuffer::from_channels(x.sample_rate(), vec![Vec::new(); x.num_channels()]);
     let mut prev_end = 0;
     for &(s, e) in &regions {
         out.append(&x.slice(prev_end, s));
@@ -101,6 +101,21 @@ pub struct SilenceCuts {
 }
 
 impl SilenceCuts {
+    /// The same cuts made in `other` (a buffer as long as the one they were found in, such as a stem).
+    pub fn apply(&self, other: &AudioBuffer) -> AudioBuffer {
+        let len = other.frames();
+        let mut out = AudioBuffer::from_channels(other.sample_rate(), vec![Vec::new(); other.num_channels()]);
+        let mut prev_end = 0;
+        for &(s, e) in &self.regions {
+            let (s, e) = (s.min(len), e.min(len));
+            out.append(&other.slice(prev_end, s));
+            out.append(&other.slice(s, (s + self.keep).min(e)));
+            prev_end = e;
+        }
+        out.append(&other.slice(prev_end, len));
+        out
+    }
+
     /// Where input frame `frame` lands in the output; a frame inside a cut lands at most `keep` into it.
     pub fn map_frame(&self, frame: usize) -> usize {
         let mut removed = 0;
@@ -121,8 +136,8 @@ impl SilenceCuts {
 
 /// `normalize_volume(x, sr, target_lufs=-23)`: RMS-based (not BS.1770), gain clamped to [0.1, 10], then a
 /// 0.99 peak limit. Returns the waveform and the gain applied at the peak (the limiter included).
-pub fn normalize_volume(x: &Waveform, target_lufs: f64) -> (Waveform, f64) {
-    let mono = x.mono_mix();
+pub fn normalize_volume(x: &AudioBuffer, target_lufs: f64) -> (AudioBuffer, f64) {
+    let mono = x.to_mono();
     if mono.is_empty() {
         return (x.clone(), 1.0);
     }
@@ -137,22 +152,22 @@ pub fn normalize_volume(x: &Waveform, target_lufs: f64) -> (Waveform, f64) {
         gain *= 0.99 / peak;
     }
     let channels =
-        x.channels.iter().map(|c| c.iter().map(|&s| (f64::from(s) * gain) as f32).collect()).collect();
-    (Waveform::new(x.sample_rate, channels), gain)
+        x.channels().iter().map(|c| c.iter().map(|&s| (f64::from(s) * gain) as f32).collect()).collect();
+    (AudioBuffer::from_channels(x.sample_rate(), channels), gain)
 }
 
 /// Stereo from mono by duplication; anything else unchanged (`ensure_stereo`).
-pub fn ensure_stereo(x: &Waveform) -> Waveform {
-    if x.channel_count() == 1 {
-        Waveform::new(x.sample_rate, vec![x.channels[0].clone(), x.channels[0].clone()])
+pub fn ensure_stereo(x: &AudioBuffer) -> AudioBuffer {
+    if x.num_channels() == 1 {
+        AudioBuffer::from_channels(x.sample_rate(), vec![x.channels()[0].clone(), x.channels()[0].clone()])
     } else {
         x.clone()
     }
 }
 
 /// Mono from stereo by averaging; any other channel count unchanged (`to_mono` quirk, kept).
-pub fn to_mono(x: &Waveform) -> Waveform {
-    if x.channel_count() == 2 { Waveform::mono(x.sample_rate, x.mono_mix()) } else { x.clone() }
+pub fn to_mono(x: &AudioBuffer) -> AudioBuffer {
+    if x.num_channels() == 2 { AudioBuffer::from_channels(x.sample_rate(), vec![x.to_mono()]) } else { x.clone() }
 }
 
 /// `max|x|` over the non-overlapping windows starting at `range(0, len - window, window)`.
@@ -177,8 +192,8 @@ mod tests {
         parts.concat()
     }
 
-    fn mono(samples: Vec<f32>) -> Waveform {
-        Waveform::mono(16_000, samples)
+    fn mono(samples: Vec<f32>) -> AudioBuffer {
+        AudioBuffer::from_channels(16_000, vec![samples])
     }
 
     #[test]
@@ -196,9 +211,9 @@ mod tests {
             assert_eq!(trim_bounds(&x, 0.5, -40.0), expected);
             assert_eq!(trim_silence(&x, 0.5, -40.0).frames(), expected.1 - expected.0);
         }
-        let stereo = Waveform::new(16000, vec![cat(&[z(32000), tone(16000)]); 2]);
+        let stereo = AudioBuffer::from_channels(16000, vec![cat(&[z(32000), tone(16000)]); 2]);
         let out = trim_silence(&stereo, 0.5, -40.0);
-        assert_eq!((out.frames(), out.channel_count()), (24000, 2));
+        assert_eq!((out.frames(), out.num_channels()), (24000, 2));
     }
 
     #[test]
@@ -214,9 +229,9 @@ mod tests {
         for (signal, expected) in cases {
             assert_eq!(shorten_long_silence(&mono(signal), 1.0, 0.3, -35.0).frames(), expected);
         }
-        let stereo = Waveform::new(16000, vec![cat(&[t(), z(32000), t()]); 2]);
+        let stereo = AudioBuffer::from_channels(16000, vec![cat(&[t(), z(32000), t()]); 2]);
         let out = shorten_long_silence(&stereo, 1.0, 0.3, -35.0);
-        assert_eq!((out.frames(), out.channel_count()), (36800, 2));
+        assert_eq!((out.frames(), out.num_channels()), (36800, 2));
     }
 
     #[test]
@@ -230,7 +245,7 @@ mod tests {
         ];
         for (signal, target, gain, rms, peak) in cases {
             let (out, applied) = normalize_volume(&mono(signal), target);
-            let samples = &out.channels[0];
+            let samples = &out.channels()[0];
             let out_rms =
                 (samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
             assert!((applied - gain).abs() < 1e-6 * gain, "gain {applied} vs {gain}");
@@ -239,22 +254,22 @@ mod tests {
         }
         let (silent, gain) = normalize_volume(&mono(vec![0.0; 16000]), -23.0);
         assert_eq!((silent.peak(), gain), (0.0, 1.0));
-        let stereo = Waveform::new(16000, vec![scaled(0.01), scaled(0.01)]);
+        let stereo = AudioBuffer::from_channels(16000, vec![scaled(0.01), scaled(0.01)]);
         let (out, gain) = normalize_volume(&stereo, -23.0);
-        assert_eq!(out.channel_count(), 2);
+        assert_eq!(out.num_channels(), 2);
         assert!((gain - 10.0).abs() < 1e-9 && (f64::from(out.peak()) - 0.09999999951802548).abs() < 1e-6);
     }
 
     #[test]
     fn channel_helpers_match_reference_cases() {
-        let stereo = Waveform::new(1, vec![vec![1.0, 0.0, 0.5], vec![0.0, 1.0, 0.5]]);
-        assert_eq!(to_mono(&stereo).channels, vec![vec![0.5, 0.5, 0.5]]);
-        let m = Waveform::mono(1, vec![1.0, 2.0, 3.0]);
+        let stereo = AudioBuffer::from_channels(1, vec![vec![1.0, 0.0, 0.5], vec![0.0, 1.0, 0.5]]);
+        assert_eq!(to_mono(&stereo).channels(), vec![vec![0.5, 0.5, 0.5]]);
+        let m = AudioBuffer::from_channels(1, vec![vec![1.0, 2.0, 3.0]]);
         assert_eq!(to_mono(&m), m);
-        assert_eq!(ensure_stereo(&m).channels, vec![vec![1.0, 2.0, 3.0], vec![1.0, 2.0, 3.0]]);
-        let s = Waveform::new(1, vec![vec![1.0, 3.0], vec![2.0, 4.0]]);
+        assert_eq!(ensure_stereo(&m).channels(), vec![vec![1.0, 2.0, 3.0], vec![1.0, 2.0, 3.0]]);
+        let s = AudioBuffer::from_channels(1, vec![vec![1.0, 3.0], vec![2.0, 4.0]]);
         assert_eq!(ensure_stereo(&s), s);
-        let three = Waveform::new(1, vec![vec![1.0]; 3]);
+        let three = AudioBuffer::from_channels(1, vec![vec![1.0]; 3]);
         assert_eq!(to_mono(&three), three);
     }
 
@@ -264,12 +279,12 @@ mod tests {
         let loud = |n: usize| (0..n).map(|i| if i % 2 == 0 { 0.5 } else { -0.5 }).collect::<Vec<f32>>();
         // 1 s loud, 3 s silence, 1 s loud (a chunk starts here), 0.5 s silence, 1 s loud.
         let signal = cat(&[loud(1000), vec![0.0; 3000], loud(1000), vec![0.0; 500], loud(1000)]);
-        let x = Waveform::mono(sr, signal.clone());
+        let x = AudioBuffer::from_channels(sr, vec![signal.clone()]);
         let (out, cuts) = shorten_long_silence_mapped(&x, 1.0, 0.3, -35.0);
         assert_eq!(out, shorten_long_silence(&x, 1.0, 0.3, -35.0));
         assert_eq!(cuts.regions.len(), 1);
         let start = cuts.map_frame(4000);
-        assert_eq!(out.channels[0][start..start + 1000], signal[4000..5000]);
+        assert_eq!(out.channels()[0][start..start + 1000], signal[4000..5000]);
         assert_eq!(cuts.map_frame(0), 0);
         assert_eq!(cuts.map_frame(signal.len()), out.frames());
         // Inside the cut: no further than the kept 0.3 s into it.

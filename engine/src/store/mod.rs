@@ -23,7 +23,7 @@ pub use events::{CancelToken, EventSink, StoreEvent};
 pub use hub::{DEFAULT_ENDPOINT, RemoteFile};
 pub use manifest::{
     BIGVGAN_REPO, CAMPPLUS_REPO, FileSize, GEMMA_REPO, Manifest, ManifestFile, Need, RepoSpec, SCENEMA_REPO,
-    SEEDVC_REPO, Variant, WHISPER_LICENSE, WHISPER_REPO,
+    SEEDVC_REPO, SEPARATOR_REPO, Variant, WHISPER_LICENSE, WHISPER_REPO,
 };
 pub use verify::Digest;
 

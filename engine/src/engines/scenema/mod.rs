@@ -1,4 +1,4 @@
-//! The Scenema Audio model behind [`AudioModel`]: Gemma 3 → audio connector → distilled 8-step sampler over
+//! Scenema Audio, the first voice engine ([`VoiceEngine`]): Gemma 3 → audio connector → distilled 8-step sampler over
 //! the audio transformer → audio VAE decoder → vocoder + BWE (48 kHz stereo), and the VAE encoder for
 //! reference voices. Follows ltx-audio-spec §7.2 (the standalone server's `generate`).
 //!
@@ -7,7 +7,6 @@
 //! Box–Muller transform, one standard normal per latent value in `(T, 128)` token order. The same seed gives
 //! the same take on every machine and build, but not the take the reference would give for that seed.
 
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,57 +20,26 @@ use promptbook_models::ltx::transformer::{self, X0Model};
 use promptbook_models::vocoder::{self, VocoderWithBwe};
 use promptbook_models::weights::Checkpoint;
 
-use super::model::{
-    AudioModel, Latent, LoadReport, ModelError, ModelFile, ModelInfo, StepCallback, TextConditioning,
+use super::{
+    Capabilities, ChunkRequest, ChunkSink, Continuity, DurationControl, EmotionControls,
+    EngineEntry, EngineLoader, LoadOptions, LoadReport, ModelFile, ModelInfo, ReferenceAudio, ReferenceNeed,
+    RenderedChunk, Streaming, VoiceEngine,
 };
-use super::waveform::Waveform;
-use crate::error::EngineError;
-use crate::runtime::ModelLoader;
-use crate::store::{GEMMA_REPO, Store};
+use crate::audio::AudioBuffer;
+use crate::error::{EngineError, ModelError};
+pub use crate::noise::seeded_noise;
+use crate::stages::{Residency, StageId, StageModels};
+use crate::store::{GEMMA_REPO, SCENEMA_REPO, Store};
 use crate::text::{EncoderOptions, GemmaFiles, TextEncoder};
+
+pub mod layout;
+pub mod test_model;
 
 /// The transformer files, preferred first (INT8 is the default download).
 pub const TRANSFORMER_FILES: [&str; 2] =
     ["scenema-audio-transformer-int8.safetensors", "scenema-audio-transformer.safetensors"];
 /// Sampler steps per chunk.
 pub const STEPS: usize = DISTILLED_SIGMAS.len() - 1;
-
-/// Where the model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeviceKind {
-    #[default]
-    Cpu,
-    Cuda,
-    Metal,
-}
-
-impl DeviceKind {
-    /// Parse `cpu`, `cuda` or `metal`.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "cpu" => Some(Self::Cpu),
-            "cuda" => Some(Self::Cuda),
-            "metal" => Some(Self::Metal),
-            _ => None,
-        }
-    }
-
-    /// The candle device, or why it cannot be opened (a build without the feature, no GPU).
-    pub fn open(self) -> Result<Device, String> {
-        let gpu = |r: promptbook_models::candle::Result<Device>, name: &str, feature: &str| {
-            r.map_err(|e| {
-                format!(
-                    "cannot open the {name} device ({e}); was promptbook built with --features {feature}?"
-                )
-            })
-        };
-        match self {
-            Self::Cpu => Ok(Device::Cpu),
-            Self::Cuda => gpu(Device::new_cuda(0), "CUDA", "cuda"),
-            Self::Metal => gpu(Device::new_metal(0), "Metal", "metal"),
-        }
-    }
-}
 
 /// The files of one Scenema model set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,23 +91,71 @@ impl ScenemaFiles {
     }
 }
 
+/// The tail of each chunk that conditions the next (`REF_TAIL_SECONDS`).
+pub const REF_TAIL_SECONDS: f64 = 3.0;
+/// The longest user reference the encoder is given (ComfyUI VAE Encode cap).
+pub const MAX_USER_REFERENCE_SECONDS: f64 = 20.0;
+
+/// What Scenema Audio can do.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        id: "scenema".into(),
+        name: "Scenema Audio".into(),
+        summary: "LTX-2.3's audio path: Gemma 3 → connector → 8-step distilled audio transformer → VAE → vocoder, \
+                  48 kHz stereo; the voice, scene and directions come from the <speak> prompt"
+            .into(),
+        sample_rate: 48_000,
+        channels: 2,
+        reference: ReferenceNeed::OptionalAudio,
+        reference_max_s: Some(MAX_USER_REFERENCE_SECONDS),
+        instruction: None,
+        emotion: EmotionControls::default(),
+        duration: DurationControl::None,
+        streaming: Streaming::WholeChunk,
+        languages: vec!["en".into()],
+        voice_design: true,
+        continuity: Continuity::PreviousTail { seconds: REF_TAIL_SECONDS },
+        max_chunk_s: crate::plan::MAX_CHUNK_DURATION_S,
+        stages: vec![StageId::Validation, StageId::Separation, StageId::Seedvc],
+    }
+}
+
+/// The registry entry.
+pub fn entry() -> EngineEntry {
+    EngineEntry {
+        capabilities,
+        files: |store| {
+            let variant = store.variant_in_use();
+            store
+                .manifest()
+                .files_for(variant, false)
+                .into_iter()
+                .filter(|f| f.repo == SCENEMA_REPO || f.repo == GEMMA_REPO)
+                .map(|f| f.key())
+                .collect()
+        },
+        loader: |options| Box::new(ScenemaLoader { options }),
+    }
+}
+
 /// Loads [`ScenemaModel`] from a models folder (or the hub cache) on the engine thread.
 #[derive(Debug, Clone, Default)]
 pub struct ScenemaLoader {
-    /// `--models-dir`; `None` uses `$PROMPTBOOK_MODELS_DIR` or the hub cache.
-    pub models_dir: Option<PathBuf>,
-    pub device: DeviceKind,
-    /// Read from this store instead (the one the studio just downloaded into); `models_dir` is then unused.
-    pub store: Option<Store>,
+    pub options: LoadOptions,
 }
 
-impl ModelLoader for ScenemaLoader {
-    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn AudioModel>, EngineError> {
-        let store = self.store.clone().unwrap_or_else(|| Store::from_env(self.models_dir.clone()));
+impl EngineLoader for ScenemaLoader {
+    fn load(&mut self, progress: &mut dyn FnMut(&str, f32)) -> Result<Box<dyn VoiceEngine>, EngineError> {
+        let store = self.options.store();
         progress("locating model files", 0.0);
         let files = ScenemaFiles::locate(&store).map_err(EngineError::MissingFiles)?;
-        let device = self.device.open().map_err(EngineError::Device)?;
+        let device = self.options.device.open().map_err(EngineError::Device)?;
         Ok(Box::new(ScenemaModel::load(&files, device, progress).map_err(EngineError::load)?))
+    }
+
+    fn stages(&self) -> StageModels {
+        let device = self.options.device;
+        StageModels::new(Some(self.options.store()), device, Residency::for_device(device))
     }
 }
 
@@ -157,6 +173,15 @@ pub struct ScenemaModel {
     /// Named when a stage's output is not finite.
     files: ScenemaFiles,
     gemma_shards: Vec<PathBuf>,
+    capabilities: Capabilities,
+    /// The last reference encoded, kept while the same clip conditions chunk after chunk (anchor mode).
+    encoded_reference: Option<(Arc<AudioBuffer>, Latent)>,
+}
+
+/// An audio latent `(1, 8, T, 16)`.
+struct Latent {
+    frames: usize,
+    tensor: Tensor,
 }
 
 /// An error unless every value of `t` is finite: `x · 0` is 0 for finite `x` and NaN otherwise, so the
@@ -257,6 +282,7 @@ impl ScenemaModel {
         let weight_bytes =
             model_files.iter().filter(|f| f.name.ends_with(".safetensors")).map(|f| f.bytes).sum();
         let info = ModelInfo {
+            engine: "scenema".into(),
             device: device_name(&device),
             dtype: format!("{dtype:?}").to_lowercase(),
             files: model_files,
@@ -278,6 +304,8 @@ impl ScenemaModel {
             info,
             files: files.clone(),
             gemma_shards: gemma.weights.clone(),
+            capabilities: capabilities(),
+            encoded_reference: None,
         })
     }
 }
@@ -290,40 +318,9 @@ fn device_name(device: &Device) -> String {
     }
 }
 
-/// `n` standard normals from `seed` (SplitMix64 + Box–Muller); see the module note on reproducibility.
-pub fn seeded_noise(seed: u64, n: usize) -> Vec<f32> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    // 53 random bits → (0, 1], never 0 so the log is finite.
-    let mut uniform = move || ((next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
-        let (u1, u2) = (uniform(), uniform());
-        let r = (-2.0 * u1.ln()).sqrt();
-        let theta = 2.0 * std::f64::consts::PI * u2;
-        out.push((r * theta.cos()) as f32);
-        out.push((r * theta.sin()) as f32);
-    }
-    out.truncate(n);
-    out
-}
-
-fn tensor_of<'a>(data: &'a (dyn std::any::Any + Send), what: &str) -> Result<&'a Tensor, ModelError> {
-    data.downcast_ref::<Tensor>().ok_or_else(|| ModelError::Failed(format!("{what} is not a Scenema tensor")))
-}
-
-impl AudioModel for ScenemaModel {
-    fn info(&self) -> ModelInfo {
-        self.info.clone()
-    }
-
-    fn encode_text(&mut self, prompt: &str) -> Result<TextConditioning, ModelError> {
+impl ScenemaModel {
+    /// Encode a compiled chunk prompt to the connector's `audio_context`.
+    fn encode_text(&mut self, prompt: &str) -> Result<Tensor, ModelError> {
         let encoded = self.text.encode(prompt).map_err(|e| ModelError::from_message(e.to_string()))?;
         let shards: Vec<&Path> = self.gemma_shards.iter().map(PathBuf::as_path).collect();
         for hidden in &encoded.hidden_states {
@@ -338,18 +335,19 @@ impl AudioModel for ScenemaModel {
         let features = self.processor.feature_extractor.forward_levels(&levels, &mask)?;
         let context = self.processor.audio_connector.forward(&features, &mask)?;
         ensure_finite(&context, "audio connector", &[&self.files.pipeline])?;
-        Ok(TextConditioning(Box::new(context)))
+        Ok(context)
     }
 
+    /// Sample a clean latent for `duration_s` seconds from `seed`, optionally conditioned on a clean
+    /// reference latent placed in front of the sequence.
     fn sample(
         &mut self,
-        text: &TextConditioning,
+        context: &Tensor,
         duration_s: f64,
         seed: u64,
-        reference: Option<&Latent>,
-        on_step: &mut StepCallback<'_>,
+        reference: Option<&Tensor>,
+        sink: &mut dyn ChunkSink,
     ) -> Result<Latent, ModelError> {
-        let context = tensor_of(text.0.as_ref(), "text conditioning")?;
         let frames = latent_frames_for_duration(duration_s)?;
         let noise = Tensor::from_vec(
             seeded_noise(seed, frames * TOKEN_WIDTH),
@@ -358,46 +356,105 @@ impl AudioModel for ScenemaModel {
         )?
         .to_device(&self.device)?
         .to_dtype(self.dtype)?;
-        let reference = reference.map(|r| tensor_of(r.data.as_ref(), "reference latent")).transpose()?;
         let mut state = AudioLatentState::new(&noise, reference)?;
         let transformer = &self.transformer;
         let mut denoiser = |s: &AudioLatentState, sigma: f32| {
             transformer.forward(&s.latent, &s.denoise_mask, sigma, &s.positions, context)
         };
         // Asked before each step: reporting step k (k ≥ 1 done) there lets cancel stop before step k + 1.
-        let mut should_stop = |step: usize| step > 0 && on_step(step, STEPS).is_break();
-        match sample(&mut state, &DISTILLED_SIGMAS, &mut denoiser, &mut should_stop)? {
+        let mut should_stop = |step: usize| step > 0 && sink.step(step, STEPS).is_break();
+        let outcome = sample(&mut state, &DISTILLED_SIGMAS, &mut denoiser, &mut should_stop)?;
+        match outcome {
             SampleOutcome::Cancelled { .. } => return Err(ModelError::Cancelled),
             SampleOutcome::Finished => {
-                if let ControlFlow::Break(()) = on_step(STEPS, STEPS) {
+                if sink.step(STEPS, STEPS).is_break() {
                     return Err(ModelError::Cancelled);
                 }
             }
         }
         let latent = state.generated_latent()?;
         ensure_finite(&latent, "audio transformer", &[&self.files.transformer])?;
-        Ok(Latent { frames: latent.dim(2)?, data: Box::new(latent) })
+        Ok(Latent { frames: latent.dim(2)?, tensor: latent })
     }
 
-    fn decode(&mut self, latent: &Latent) -> Result<Waveform, ModelError> {
-        let latent = tensor_of(latent.data.as_ref(), "latent")?;
-        let audio = audio_vae::decode_audio(&self.decoder, &self.vocoder, latent)?;
+    /// Decode a latent to stereo audio at the vocoder's rate.
+    fn decode(&mut self, latent: &Latent) -> Result<AudioBuffer, ModelError> {
+        let audio = audio_vae::decode_audio(&self.decoder, &self.vocoder, &latent.tensor)?;
         ensure_finite(&audio, "audio VAE decoder and vocoder", &[&self.files.pipeline])?;
         // (1, 2, N) -> two channels of N samples
         let channels = audio.squeeze(0)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
-        Ok(Waveform::new(self.vocoder.output_sample_rate(), channels))
+        Ok(AudioBuffer::from_channels(self.vocoder.output_sample_rate(), channels))
     }
 
-    fn encode_reference(&mut self, audio: &Waveform) -> Result<Latent, ModelError> {
+    /// Encode a reference waveform (any rate, mono or stereo) to a latent.
+    fn encode_reference(&mut self, audio: &AudioBuffer) -> Result<Latent, ModelError> {
         let channels =
-            if audio.channel_count() > 2 { vec![audio.mono_mix()] } else { audio.channels.clone() };
+            if audio.num_channels() > 2 { vec![audio.to_mono()] } else { audio.channels().to_vec() };
         let latent =
-            self.encoder.encode_reference(&channels, audio.sample_rate, MAX_REF_CAP_SECONDS, &self.device)?;
+            self.encoder.encode_reference(&channels, audio.sample_rate(), MAX_REF_CAP_SECONDS, &self.device)?;
         // Without an encoder file the encoder was read from the pipeline file.
         let weights = self.files.encoder.as_deref().unwrap_or(&self.files.pipeline);
         ensure_finite(&latent, "audio VAE encoder", &[weights])?;
         let latent = latent.to_dtype(self.dtype)?;
-        Ok(Latent { frames: latent.dim(2)?, data: Box::new(latent) })
+        Ok(Latent { frames: latent.dim(2)?, tensor: latent })
+    }
+
+    /// The latent of `reference`, encoded once per clip.
+    fn reference_latent(&mut self, reference: &ReferenceAudio) -> Result<(usize, Tensor), ModelError> {
+        if let Some((clip, latent)) = &self.encoded_reference
+            && Arc::ptr_eq(clip, &reference.audio)
+        {
+            return Ok((latent.frames, latent.tensor.clone()));
+        }
+        let latent = self.encode_reference(&reference.audio)?;
+        let out = (latent.frames, latent.tensor.clone());
+        self.encoded_reference = Some((reference.audio.clone(), latent));
+        Ok(out)
+    }
+}
+
+fn ms(since: std::time::Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+impl VoiceEngine for ScenemaModel {
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn info(&self) -> ModelInfo {
+        self.info.clone()
+    }
+
+    fn render_chunk(
+        &mut self,
+        chunk: &ChunkRequest<'_>,
+        sink: &mut dyn ChunkSink,
+    ) -> Result<RenderedChunk, ModelError> {
+        let reference = chunk.reference.map(|r| self.reference_latent(r)).transpose()?;
+        let t = std::time::Instant::now();
+        let context = self.encode_text(chunk.prompt)?;
+        let encode_text_ms = ms(t);
+
+        let t = std::time::Instant::now();
+        let latent =
+            self.sample(&context, chunk.duration_s, chunk.seed, reference.as_ref().map(|(_, l)| l), sink)?;
+        let sample_ms = ms(t);
+
+        if sink.decoding().is_break() {
+            return Err(ModelError::Cancelled);
+        }
+        let t = std::time::Instant::now();
+        let audio = self.decode(&latent)?;
+        let decode_ms = ms(t);
+        Ok(RenderedChunk {
+            audio,
+            latent_frames: Some(latent.frames),
+            reference_frames: reference.map(|(frames, _)| frames),
+            encode_text_ms,
+            sample_ms,
+            decode_ms,
+        })
     }
 }
 

@@ -7,6 +7,8 @@
 //! so the two always sum back to the input. Mono input is separated as dual mono and the dialogue folded back to
 //! one channel; the stems always have the input's rate, length and channel count.
 
+pub mod test_model;
+
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use promptbook_models::dsp::SincResampler;
 use promptbook_models::mel_band_roformer::{self, CHUNK_SIZE, MelBandRoformer, chunked_inference};
 use promptbook_models::weights::Checkpoint;
 
-use super::scenema::DeviceKind;
+use crate::device::DeviceKind;
 use crate::audio::{AudioBuffer, AudioError};
 use crate::store::{Store, StoreError};
 

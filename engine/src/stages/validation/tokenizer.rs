@@ -171,8 +171,8 @@ impl WhisperTokenizer {
 mod tests {
     use super::*;
 
-    const TOKENIZER: &[u8] = include_bytes!("../../../tests/fixtures/whisper_tokenizer/tokenizer.json");
-    const EXPECTED: &str = include_str!("../../../tests/fixtures/whisper_tokenizer/expected.json");
+    const TOKENIZER: &[u8] = include_bytes!("../../../../tests/fixtures/whisper_tokenizer/tokenizer.json");
+    const EXPECTED: &str = include_str!("../../../../tests/fixtures/whisper_tokenizer/expected.json");
 
     fn ids(v: &serde_json::Value) -> Vec<u32> {
         v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_tokenizer_without_whisper_tokens_is_refused() {
-        let gemma = include_bytes!("../../../tests/fixtures/tokenizer/tokenizer.json");
+        let gemma = include_bytes!("../../../../tests/fixtures/tokenizer/tokenizer.json");
         let err = WhisperTokenizer::from_bytes(gemma).unwrap_err().to_string();
         assert!(err.contains("not a Whisper tokenizer"), "{err}");
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use promptbook_models::whisper::{self, Config, PreprocessorConfig, Whisper};
 
-use super::{TestModelError, new_varmap, randomised, save, write};
+use crate::test_weights::{TestModelError, new_varmap, randomised, save, write};
 
 /// Folder under the models dir (the repository's short name, as the store looks it up).
 pub const WHISPER_DIR: &str = "whisper-small";

@@ -1,4 +1,4 @@
-//! The loader's checks without the loading: every module of [`super::scenema::ScenemaModel::load`]
+//! The loader's checks without the loading: every module of [`super::ScenemaModel::load`]
 //! is built over header-only checkpoints ([`Checkpoint::open_layout`]), so a missing tensor, a wrong
 //! shape or dtype, overlapping data or bad `config` metadata is found in seconds and with no memory,
 //! exactly as `render` would find it. `promptbook models verify` runs it where no hash is known.
@@ -14,7 +14,7 @@ use promptbook_models::ltx::transformer;
 use promptbook_models::vocoder;
 use promptbook_models::weights::Checkpoint;
 
-use super::scenema::TRANSFORMER_FILES;
+use super::TRANSFORMER_FILES;
 use crate::store::GEMMA_REPO;
 use crate::store::Store;
 use crate::text::GemmaFiles;

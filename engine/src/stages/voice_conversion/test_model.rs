@@ -3,7 +3,7 @@
 //! `campplus/` (a torch state dict with the original `xvector.dense.*` keys), `bigvgan_v2_22khz_80band_256x/`
 //! (`config.json` + a torch archive with weight-norm `weight_g`/`weight_v`) — at the sizes of the `tiny` SeedVC
 //! parity case. The content encoder reads the test model's one tiny Whisper-small
-//! ([`make_test_whisper`](super::test_model::make_test_whisper), which `qc` also transcribes with). The
+//! ([`make_test_whisper`](crate::stages::validation::test_model::make_test_whisper), which `qc` also transcribes with). The
 //! converted audio is noise-like.
 
 use std::path::{Path, PathBuf};
@@ -12,10 +12,10 @@ use promptbook_models::candle::{Device, Tensor};
 use promptbook_models::pth::{self, PthValue};
 use promptbook_models::seedvc::{self, Config, campplus, config as seedvc_config};
 
-use super::test_model::{TestModelError, new_varmap, randomised, write};
+use crate::test_weights::{TestModelError, new_varmap, randomised, write};
 
 /// The tiny Seed-VC preset (the `tiny` parity case's YAML).
-const SEEDVC_CONFIG: &str = include_str!("test_model_seedvc.yml");
+const SEEDVC_CONFIG: &str = include_str!("test_model.yml");
 /// Folder names under the models dir: the repositories' short names.
 pub const SEEDVC_DIR: &str = "Seed-VC";
 pub const CAMPPLUS_DIR: &str = "campplus";
@@ -179,9 +179,9 @@ pub fn make_seedvc_test_model(dir: &Path, seed: u64) -> Result<Vec<(PathBuf, u64
 mod tests {
     use super::*;
     use crate::audio::AudioBuffer;
-    use crate::pipeline::test_model::make_test_whisper;
+    use crate::stages::validation::test_model::make_test_whisper;
     use crate::store::{HubSettings, Manifest, Source, Store};
-    use crate::voice_conversion::{VoiceConversionFiles, VoiceConversionSettings, VoiceConverter};
+    use crate::stages::voice_conversion::{VoiceConversionFiles, VoiceConversionSettings, VoiceConverter};
 
     fn tone(sr: u32, secs: f64, hz: f64) -> AudioBuffer {
         let n = (f64::from(sr) * secs) as usize;

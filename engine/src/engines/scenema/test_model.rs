@@ -1,4 +1,4 @@
-//! A tiny random Scenema model set for tests and demos: every file the store and [`super::scenema`] loader
+//! A tiny random Scenema model set for tests and demos: every file the store and [`super`] loader
 //! read, in the real layout (`DIR/scenema-audio/…`, `DIR/gemma-3-12b-it/…`), with the real key prefixes and
 //! `config` metadata, but at a tiny config (the `tiny` parity configs of `tools/parity/`) so that a
 //! render runs end to end on any CPU in seconds. The audio it makes is noise-like: only the plumbing is real.
@@ -11,9 +11,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_nn::{VarBuilder, VarMap};
 use promptbook_models::audio_vae::{self, AudioDecoder, AudioEncoder};
-use promptbook_models::candle::{DType, Device, Tensor};
+use promptbook_models::candle::Tensor;
 use promptbook_models::gemma::{self, TextModel, WeightFormat};
 use promptbook_models::ltx::config::{ConnectorConfig, TransformerConfig};
 use promptbook_models::ltx::connector::AudioEmbeddingsProcessor;
@@ -21,33 +20,22 @@ use promptbook_models::ltx::keys;
 use promptbook_models::ltx::transformer::X0Model;
 use promptbook_models::vocoder::{self, VocoderWithBwe};
 
-use super::scenema::{TRANSFORMER_FILES, seeded_noise};
+use super::TRANSFORMER_FILES;
+pub use crate::test_weights::TestModelError;
+use crate::test_weights::{new_varmap, randomised, save, write};
 
-mod whisper;
-pub use whisper::{WHISPER_DIR, make_test_whisper};
+pub use crate::stages::validation::test_model::{WHISPER_DIR, make_test_whisper};
 
 /// The Scenema `config` metadata of the tiny model (transformer, audio VAE and vocoder sections).
 const CONFIG: &str = include_str!("test_model_config.json");
 /// A 448-token Gemma-style tokenizer (the same file as `tests/fixtures/tokenizer/tokenizer.json`).
-const TOKENIZER: &[u8] = include_bytes!("../../../tests/fixtures/tokenizer/tokenizer.json");
+const TOKENIZER: &[u8] = include_bytes!("../../../../tests/fixtures/tokenizer/tokenizer.json");
 /// Folder names under the models dir: the repositories' short names, as the store looks them up.
 pub const SCENEMA_DIR: &str = "scenema-audio";
 pub const GEMMA_DIR: &str = "gemma-3-12b-it";
 /// The real Gemma download has five shards; the test model spreads its tensors over as many.
 const GEMMA_SHARDS: usize = 5;
 
-/// Why the test model could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum TestModelError {
-    #[error("cannot write {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("cannot save {}: {message}", path.display())]
-    Save { path: PathBuf, message: String },
-    #[error("building the tiny model: {0}")]
-    Model(#[from] promptbook_models::candle::Error),
-    #[error("test model config: {0}")]
-    Json(#[from] serde_json::Error),
-}
 
 fn gemma_config() -> serde_json::Value {
     serde_json::json!({
@@ -65,87 +53,6 @@ fn gemma_config() -> serde_json::Value {
     })
 }
 
-pub(super) fn write(path: &Path, bytes: &[u8]) -> Result<(), TestModelError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|source| TestModelError::Io { path: parent.to_path_buf(), source })?;
-    }
-    std::fs::write(path, bytes).map_err(|source| TestModelError::Io { path: path.to_path_buf(), source })
-}
-
-/// A stable 64-bit hash of a tensor name (FNV-1a), so each tensor's values depend only on seed and name.
-fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// Random values for one tensor, scaled so that a random network stays finite and audible: fan-in scaled
-/// weights, near-one norm scales and latent std, small biases, and positive low-pass resampling filters.
-pub(super) fn random_values(name: &str, dims: &[usize], seed: u64) -> Vec<f32> {
-    let n: usize = dims.iter().product();
-    let noise = seeded_noise(seed ^ name_hash(name), n);
-    if name.ends_with("filter") {
-        // A Hann window summing to one: a plausible low-pass for the anti-aliased resamplers.
-        let k = dims.last().copied().unwrap_or(1).max(1);
-        let w: Vec<f32> =
-            (0..k).map(|i| (std::f32::consts::PI * (i as f32 + 0.5) / k as f32).sin().powi(2)).collect();
-        let sum: f32 = w.iter().sum();
-        return (0..n).map(|i| w[i % k] / sum).collect();
-    }
-    if name.contains("std-of-means") {
-        return noise.iter().map(|x| 1.0 + 0.1 * x.abs()).collect();
-    }
-    if name.contains("mean-of-means") || name.ends_with("bias") {
-        return noise.iter().map(|x| 0.02 * x).collect();
-    }
-    if dims.len() <= 1 {
-        return noise.iter().map(|x| 1.0 + 0.1 * x).collect();
-    }
-    let fan_in = (n / dims[0].max(1)).max(1);
-    let scale = 1.0 / (fan_in as f32).sqrt();
-    noise.iter().map(|x| x * scale).collect()
-}
-
-/// Overwrite every variable of `varmap` with [`random_values`]; returns the tensors by (renamed) name.
-pub(super) fn randomised(
-    varmap: &VarMap,
-    seed: u64,
-    rename: impl Fn(&str) -> String,
-) -> Result<Vec<(String, Tensor)>, TestModelError> {
-    let data = varmap.data().lock().map_err(|_| {
-        TestModelError::Model(promptbook_models::candle::Error::Msg("var map lock poisoned".into()))
-    })?;
-    let mut names: Vec<&String> = data.keys().collect();
-    names.sort();
-    names
-        .into_iter()
-        .map(|name| {
-            let dims = data[name].as_tensor().dims().to_vec();
-            let values = random_values(name, &dims, seed);
-            Ok((rename(name), Tensor::from_vec(values, dims, &Device::Cpu)?))
-        })
-        .collect()
-}
-
-pub(super) fn save(
-    path: &Path,
-    tensors: &[(String, Tensor)],
-    config: Option<&serde_json::Value>,
-) -> Result<u64, TestModelError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|source| TestModelError::Io { path: parent.to_path_buf(), source })?;
-    }
-    let metadata = config.map(|c| HashMap::from([("config".to_string(), c.to_string())]));
-    safetensors::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), metadata, path)
-        .map_err(|e| TestModelError::Save { path: path.to_path_buf(), message: e.to_string() })?;
-    Ok(tensors.iter().map(|(_, t)| t.elem_count() as u64).sum())
-}
-
-pub(super) fn new_varmap() -> (VarMap, VarBuilder<'static>) {
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    (varmap, vb)
-}
 
 /// What [`make_test_model`] wrote.
 #[derive(Debug, Clone)]
@@ -327,14 +234,14 @@ pub fn make_test_model_with(
     write(&path, serde_json::to_string_pretty(&index)?.as_bytes())?;
     files.push((path, 0));
     files.extend(make_test_whisper(dir, seed)?);
-    files.push(super::test_separator::make_test_separator(dir, seed)?);
+    files.push(crate::stages::separation::test_model::make_test_separator(dir, seed)?);
     Ok(TestModel { files })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::scenema::ScenemaFiles;
+    use crate::engines::scenema::ScenemaFiles;
     use crate::store::{HubSettings, Manifest, Source, Store};
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use promptbook_models::candle::{DType, Tensor};
 use promptbook_models::mel_band_roformer::{CHECKPOINT_FILE, Config, MelBandRoformer};
 
-use super::test_model::{TestModelError, new_varmap, randomised, save};
+use crate::test_weights::{TestModelError, new_varmap, randomised, save};
 
 /// The folder the store looks the separator up in: the repository's short name.
 pub const SEPARATOR_DIR: &str = "MelBandRoFormer_comfy";
@@ -56,8 +56,8 @@ mod tests {
 
     use super::*;
     use crate::audio::AudioBuffer;
-    use crate::pipeline::scenema::DeviceKind;
-    use crate::pipeline::separation::Separator;
+    use crate::device::DeviceKind;
+    use crate::stages::separation::Separator;
     use crate::store::{HubSettings, Manifest, Source, Store};
 
     #[test]
@@ -89,7 +89,7 @@ mod tests {
         }
         // Breaking off in the progress callback cancels.
         let cancelled = separator.separate(&audio, |_, _| ControlFlow::Break(()));
-        assert!(matches!(cancelled, Err(crate::pipeline::separation::SeparationError::Cancelled)));
+        assert!(matches!(cancelled, Err(crate::stages::separation::SeparationError::Cancelled)));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -6,6 +6,8 @@
 //! Noise: the reference draws it unseeded; here a seed gives a fixed stream (SplitMix64 + Box–Muller, one
 //! stream per window), so a conversion can be repeated exactly.
 
+pub mod test_model;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -15,7 +17,7 @@ use promptbook_models::seedvc::{self, ConvertOptions, SeedVc, SeedVcFiles};
 use promptbook_models::whisper;
 
 use crate::audio::AudioBuffer;
-use crate::pipeline::scenema::seeded_noise;
+use crate::noise::seeded_noise;
 use crate::store::{BIGVGAN_REPO, CAMPPLUS_REPO, SEEDVC_REPO, Store, WHISPER_REPO};
 
 /// The rate of the files `convert-voice` writes (the take rate).
