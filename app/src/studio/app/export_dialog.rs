@@ -32,12 +32,12 @@ pub struct ExportDialog {
 impl StudioApp {
     pub fn open_export_dialog(&mut self) {
         let takes = if self.compare.is_some() { ExportTakes::AbPair } else { ExportTakes::Selected };
-        self.export_dialog =
+        self.ui_state.export_dialog =
             Some(ExportDialog { takes, full_mix: true, per_chunk: false, dir: self.export_dir() });
     }
 
     pub fn export_dialog_mut(&mut self) -> Option<&mut ExportDialog> {
-        self.export_dialog.as_mut()
+        self.ui_state.export_dialog.as_mut()
     }
 
     /// The take numbers `which` names, in take order.
@@ -52,15 +52,18 @@ impl StudioApp {
 
     /// Run the export the dialog describes; returns the WAV files written.
     pub fn run_export(&mut self) -> anyhow::Result<Vec<PathBuf>> {
-        let dialog =
-            self.export_dialog.clone().ok_or_else(|| anyhow::anyhow!("the export window is not open"))?;
+        let dialog = self
+            .ui_state
+            .export_dialog
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the export window is not open"))?;
         let numbers = self.takes_to_export(dialog.takes);
         anyhow::ensure!(!numbers.is_empty(), "no takes match: pick other takes to export");
         anyhow::ensure!(dialog.full_mix || dialog.per_chunk, "choose the full mix, the chunks, or both");
         let options = ExportOptions {
             project: self.project_name(),
-            line: self.line.clone(),
-            format: self.export_format,
+            line: self.session.line.clone(),
+            format: self.session.export_format,
             full_mix: dialog.full_mix,
             per_chunk: dialog.per_chunk,
         };
@@ -75,7 +78,7 @@ impl StudioApp {
     }
 
     pub(super) fn export_window(&mut self, ctx: &egui::Context) {
-        let Some(mut dialog) = self.export_dialog.take() else { return };
+        let Some(mut dialog) = self.ui_state.export_dialog.take() else { return };
         let mut open = true;
         let mut run = false;
         let mut cancel = false;
@@ -102,38 +105,39 @@ impl StudioApp {
             egui::Grid::new("export_grid").num_columns(2).show(ui, |ui| {
                 let format_label = ui.label("Format");
                 egui::ComboBox::from_id_salt("export_format")
-                    .selected_text(format_name(self.export_format))
+                    .selected_text(format_name(self.session.export_format))
                     .show_ui(ui, |ui| {
                         for format in
                             [WavSampleFormat::Pcm16, WavSampleFormat::Pcm24, WavSampleFormat::Float32]
                         {
-                            ui.selectable_value(&mut self.export_format, format, format_name(format));
+                            ui.selectable_value(&mut self.session.export_format, format, format_name(format));
                         }
                     })
                     .response
                     .labelled_by(format_label.id);
                 ui.end_row();
                 let line_label = ui.label("Line");
-                ui.text_edit_singleline(&mut self.line).labelled_by(line_label.id);
+                ui.text_edit_singleline(&mut self.session.line).labelled_by(line_label.id);
                 ui.end_row();
                 ui.label("Folder");
                 ui.horizontal(|ui| {
                     ui.add(egui::Label::new(dialog.dir.display().to_string()).truncate());
                     if ui.button("Choose...").clicked() {
                         let purpose = PathPurpose::ExportFolder;
-                        match self.dialogs.pick_folder(purpose.title(), Some(&dialog.dir)) {
+                        match self.runtime.dialogs.pick_folder(purpose.title(), Some(&dialog.dir)) {
                             DialogAnswer::Picked(dir) => dialog.dir = dir,
                             DialogAnswer::Cancelled => {}
                             DialogAnswer::Unavailable(why) => {
                                 self.status = "No file dialog opened: type the path instead".into();
-                                self.path_prompt = Some(PathPrompt::new(purpose, why, Some(&dialog.dir)));
+                                self.ui_state.path_prompt =
+                                    Some(PathPrompt::new(purpose, why, Some(&dialog.dir)));
                             }
                         }
                     }
                 });
                 ui.end_row();
             });
-            let example = export::file_name(&self.project_name(), &self.line, 1, None);
+            let example = export::file_name(&self.project_name(), &self.session.line, 1, None);
             ui.weak(format!("Files are named like {example}.wav, each with its .json record."));
             ui.horizontal(|ui| {
                 if ui.button("Export").clicked() {
@@ -147,10 +151,10 @@ impl StudioApp {
         if !open || cancel {
             return;
         }
-        self.export_dialog = Some(dialog);
+        self.ui_state.export_dialog = Some(dialog);
         if run {
             match self.run_export() {
-                Ok(_) => self.export_dialog = None,
+                Ok(_) => self.ui_state.export_dialog = None,
                 Err(err) => self.status = format!("Export failed: {err:#}"),
             }
         }

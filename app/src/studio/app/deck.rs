@@ -2,17 +2,20 @@
 
 use egui::RichText;
 
-use super::{JobState, ModelState, NO_MODEL_HELP, RENDER, Side, StudioApp, TimelineView, waveform_view};
+use super::keys::RENDER;
+use super::{ModelState, NO_MODEL_HELP, Side, StudioApp};
+use crate::studio::queue::JobState;
 use crate::studio::theme;
+use crate::studio::waveform_view::{self, TimelineView};
 
 impl StudioApp {
     pub(super) fn render_controls(&mut self, ui: &mut egui::Ui) {
-        let ready = matches!(self.model, ModelState::Loaded(_)) && self.lint.report.valid;
+        let ready = matches!(self.engine.model, ModelState::Loaded(_)) && self.lint.report.valid;
         let button = egui::Button::new(RichText::new("Render").strong())
             .shortcut_text(ui.ctx().format_shortcut(&RENDER))
             .min_size(egui::vec2(120.0, 28.0));
         let response = ui.add_enabled(ready, button);
-        let response = match &self.model {
+        let response = match &self.engine.model {
             ModelState::Missing | ModelState::Failed(_) => response.on_disabled_hover_text(NO_MODEL_HELP),
             ModelState::Lost(_) => {
                 response.on_disabled_hover_text("The model was unloaded: reload it first.")
@@ -25,7 +28,7 @@ impl StudioApp {
         if response.clicked() {
             let _ = self.render();
         }
-        match &self.model {
+        match &self.engine.model {
             ModelState::Missing => {
                 ui.colored_label(theme::WARNING, NO_MODEL_HELP);
                 self.download_controls(ui);
@@ -50,7 +53,7 @@ impl StudioApp {
 
     /// The model store's download, from the Render area: start, progress, cancel.
     fn download_controls(&mut self, ui: &mut egui::Ui) {
-        if let Some(download) = &self.download {
+        if let Some(download) = &self.engine.download {
             let (done, total) = download.bytes();
             let file = download.current.as_deref().unwrap_or("planning the download");
             ui.label(format!(
@@ -69,7 +72,7 @@ impl StudioApp {
             }
             return;
         }
-        let Some(source) = &self.model_source else { return };
+        let Some(source) = &self.engine.source else { return };
         if let promptbook_engine::store::Source::ModelsDir(dir) = source.store.source() {
             ui.weak(format!(
                 "{} is read-only to Promptbook: copy the files there, or start without --models-dir to download into the Hugging Face cache.",
@@ -177,15 +180,15 @@ impl StudioApp {
             }
             ui.menu_button("More", |ui| {
                 if ui.button("Rename").clicked() {
-                    self.renaming = Some((number, name.clone()));
-                    self.focus_rename = true;
+                    self.ui_state.renaming = Some((number, name.clone()));
+                    self.ui_state.focus_rename = true;
                     ui.close();
                 }
                 if ui.button("Delete to trash").clicked() {
                     self.takes.set_trashed(number, true);
                     if self.selected == Some(number) {
                         self.selected = None;
-                        self.transport.stop();
+                        self.runtime.transport.stop();
                     }
                     if self.compare == Some(number) {
                         self.set_compare(None);
@@ -194,17 +197,17 @@ impl StudioApp {
                 }
             });
         });
-        if self.scroll_to_take == Some(number) {
+        if self.ui_state.scroll_to_take == Some(number) {
             row.response.scroll_to_me(Some(egui::Align::Center));
-            self.scroll_to_take = None;
+            self.ui_state.scroll_to_take = None;
         }
-        if let Some((renaming, text)) = &mut self.renaming
+        if let Some((renaming, text)) = &mut self.ui_state.renaming
             && *renaming == number
         {
             let id = egui::Id::unique(("rename", number));
             let chars = text.chars().count();
-            if self.focus_rename && crate::studio::editor::focus_can_move(ui.ctx()) {
-                self.focus_rename = false;
+            if self.ui_state.focus_rename && crate::studio::editor::focus_can_move(ui.ctx()) {
+                self.ui_state.focus_rename = false;
                 // The whole name selected, so typing replaces it.
                 let mut state = egui::text_edit::TextEditState::load(ui.ctx(), id).unwrap_or_default();
                 let all = egui::text::CCursorRange::two(
@@ -226,7 +229,7 @@ impl StudioApp {
                 {
                     t.name = new_name;
                 }
-                self.renaming = None;
+                self.ui_state.renaming = None;
             }
         }
         if is_a && let Some(t) = self.takes.get_mut(number) {
@@ -238,12 +241,12 @@ impl StudioApp {
         // Wrapped: with a selection and an A/B pair the controls are wider than a narrow deck.
         ui.horizontal_wrapped(|ui| {
             let has = self.selected.is_some();
-            let play = if self.transport.is_playing() { "Pause" } else { "Play" };
+            let play = if self.runtime.transport.is_playing() { "Pause" } else { "Play" };
             if ui.add_enabled(has, egui::Button::new(play).shortcut_text("Space")).clicked() {
-                self.transport.toggle();
+                self.runtime.transport.toggle();
             }
             if ui.add_enabled(has, egui::Button::new("Stop")).clicked() {
-                self.transport.stop();
+                self.runtime.transport.stop();
             }
             let mut looping = self.looping;
             let loop_box = ui.add_enabled(has, egui::Checkbox::new(&mut looping, "Loop"));
@@ -253,8 +256,8 @@ impl StudioApp {
             ui.label(
                 RichText::new(format!(
                     "{:6.2} / {:.2} s",
-                    self.transport.position_s(),
-                    self.transport.duration_s()
+                    self.runtime.transport.position_s(),
+                    self.runtime.transport.duration_s()
                 ))
                 .monospace(),
             );
@@ -267,7 +270,7 @@ impl StudioApp {
                     self.set_selection(None);
                 }
             }
-            ui.checkbox(&mut self.follow_playhead, "Follow")
+            ui.checkbox(&mut self.ui_state.follow_playhead, "Follow")
                 .on_hover_text("Keep the playhead in view while playing a zoomed-in take");
             if let Some(b) = self.compare {
                 ui.separator();
@@ -294,7 +297,7 @@ impl StudioApp {
                     format!("B matched: {gain:+.1} LU")
                 });
             }
-            if let Some(err) = &self.transport.error {
+            if let Some(err) = &self.runtime.transport.error {
                 ui.colored_label(theme::ERROR, err);
             }
         });
@@ -308,9 +311,9 @@ impl StudioApp {
         let Some(take) = self.takes.get(number) else { return };
         let total = take.audio.duration_s();
         let mut view = self.view.unwrap_or((0.0, total.max(0.05)));
-        if self.follow_playhead
-            && self.transport.is_playing()
-            && let Some(paged) = waveform_view::followed(view, self.transport.position_s(), total)
+        if self.ui_state.follow_playhead
+            && self.runtime.transport.is_playing()
+            && let Some(paged) = waveform_view::followed(view, self.runtime.transport.position_s(), total)
         {
             view = paged;
             self.view = Some(paged);
@@ -321,14 +324,14 @@ impl StudioApp {
             audio: Some(&take.audio),
             sample_rate: take.audio.sample_rate,
             boundaries: &boundaries,
-            playhead_s: self.transport.position_s(),
+            playhead_s: self.runtime.transport.position_s(),
             view,
             selection: self.selection,
         };
         let height = ui.available_height().max(60.0);
         let response = waveform_view::show(ui, &shown, height);
         if let Some(t) = response.seek_to_s {
-            self.transport.seek(t);
+            self.runtime.transport.seek(t);
         }
         if let Some(span) = response.select {
             self.set_selection(Some(span));
@@ -392,7 +395,7 @@ impl StudioApp {
 
     /// Renders the last session left unfinished: queue them again, or let them go.
     fn queue_offer_banner(&mut self, ui: &mut egui::Ui) {
-        let count = self.queue_offer.len();
+        let count = self.session.queue_offer.len();
         if count == 0 {
             return;
         }
@@ -405,7 +408,7 @@ impl StudioApp {
             ui.colored_label(theme::WARNING, question)
                 .on_hover_text("Renders that were queued or running when the last session ended");
             ui.horizontal(|ui| {
-                let loaded = matches!(self.model, ModelState::Loaded(_));
+                let loaded = matches!(self.engine.model, ModelState::Loaded(_));
                 let again = ui
                     .add_enabled(loaded, egui::Button::new("Queue again"))
                     .on_disabled_hover_text("Waits for the model to load");

@@ -19,10 +19,10 @@ impl StudioApp {
     /// Everything `project.json` keeps, as the studio holds it now.
     pub fn project_state(&self) -> ProjectState {
         ProjectState {
-            line: self.line.clone(),
+            line: self.session.line.clone(),
             settings: self.settings,
             reference: self.reference.clone(),
-            export_format: self.export_format,
+            export_format: self.session.export_format,
             takes: self.takes.entries(),
             next_take: self.takes.next_number(),
             ..ProjectState::default()
@@ -31,11 +31,11 @@ impl StudioApp {
 
     /// Unsaved changes: always for a session without a project that holds anything.
     pub fn is_dirty(&self) -> bool {
-        self.differs_from_saved(&self.script, &self.project_state())
+        self.differs_from_saved(&self.session.script, &self.project_state())
     }
 
     fn differs_from_saved(&self, script: &str, state: &ProjectState) -> bool {
-        match &self.saved {
+        match &self.session.saved {
             Some((saved_script, saved_state)) => saved_script != script || saved_state != state,
             None => self.takes.live().next().is_some(),
         }
@@ -44,8 +44,8 @@ impl StudioApp {
     /// Once a frame: note whether there is unsaved work (the status bar, title and close check read it),
     /// and keep the recovery file up to date. The project state is built once for all of them.
     pub(super) fn track_changes(&mut self, ctx: &egui::Context) {
-        let now = (self.script.clone(), self.project_state());
-        self.dirty = self.differs_from_saved(&now.0, &now.1);
+        let now = (self.session.script.clone(), self.project_state());
+        self.session.dirty = self.differs_from_saved(&now.0, &now.1);
         self.autosave(ctx, now);
     }
 
@@ -54,7 +54,7 @@ impl StudioApp {
     }
 
     pub fn recovery_offer(&self) -> Option<&Recovery> {
-        self.recovery_offer.as_ref()
+        self.session.recovery_offer.as_ref()
     }
 
     /// Open the project at `path`, replacing the session (whose unsaved work stays in its recovery file).
@@ -67,12 +67,12 @@ impl StudioApp {
 
     fn adopt(&mut self, opened: Opened) {
         let Opened { project, state, script, recovery, adopted, incomplete, queued } = opened;
-        self.transport.unload();
+        self.runtime.transport.unload();
         self.selected = None;
         self.compare = None;
         self.selection = None;
         self.view = None;
-        self.renaming = None;
+        self.ui_state.renaming = None;
         self.takes.clear();
         let mut missing = Vec::new();
         for entry in &state.takes {
@@ -81,16 +81,16 @@ impl StudioApp {
                 Err(err) => missing.push(format!("{err:#}")),
             }
         }
-        self.queue_offer = queued;
-        self.queue_written = None;
+        self.session.queue_offer = queued;
+        self.session.queue_written = None;
         self.takes.reserve_numbers_below(state.next_take);
         self.apply_state(&state);
         self.replace_script(script.clone());
-        self.saved = Some((script, state));
-        self.recovery_offer = recovery;
-        self.recovery_written = None;
-        self.pending_recovery = None;
-        if let Err(err) = self.recent.push(&project.dir) {
+        self.session.saved = Some((script, state));
+        self.session.recovery_offer = recovery;
+        self.session.recovery_written = None;
+        self.session.pending_recovery = None;
+        if let Err(err) = self.session.recent.push(&project.dir) {
             self.status = format!("Could not update the recent projects list: {err:#}");
         }
         let mut status = format!("Opened {}", project.dir.display());
@@ -127,10 +127,10 @@ impl StudioApp {
 
     fn apply_state(&mut self, state: &ProjectState) {
         self.settings = state.settings;
-        self.line.clone_from(&state.line);
+        self.session.line.clone_from(&state.line);
         self.reference.clone_from(&state.reference);
-        self.export_format = state.export_format;
-        self.history = History::new((self.script.clone(), self.settings));
+        self.session.export_format = state.export_format;
+        self.session.history = History::new((self.session.script.clone(), self.settings));
     }
 
     /// Before switching away: unsaved work goes to the recovery file, so nothing is lost.
@@ -164,13 +164,13 @@ impl StudioApp {
     pub fn ask_path(&mut self, purpose: PathPurpose) {
         let start = self.path_start(purpose);
         let answer = if purpose.wants_folder() {
-            self.dialogs.pick_folder(purpose.title(), start.as_deref())
+            self.runtime.dialogs.pick_folder(purpose.title(), start.as_deref())
         } else {
             let (what, extensions): (&str, &[&str]) = match purpose {
                 PathPurpose::ImportScript => ("Promptbook script", &["xml", "txt"]),
                 _ => ("Audio", &["wav", "flac", "mp3", "ogg"]),
             };
-            self.dialogs.pick_file(purpose.title(), what, extensions, start.as_deref())
+            self.runtime.dialogs.pick_file(purpose.title(), what, extensions, start.as_deref())
         };
         match answer {
             DialogAnswer::Picked(path) => {
@@ -181,7 +181,7 @@ impl StudioApp {
             DialogAnswer::Cancelled => {}
             DialogAnswer::Unavailable(why) => {
                 self.status = "No file dialog opened: type the path instead".into();
-                self.path_prompt = Some(PathPrompt::new(purpose, why, start.as_deref()));
+                self.ui_state.path_prompt = Some(PathPrompt::new(purpose, why, start.as_deref()));
             }
         }
     }
@@ -189,7 +189,7 @@ impl StudioApp {
     /// Where a dialog for `purpose` starts.
     fn path_start(&self, purpose: PathPurpose) -> Option<PathBuf> {
         match purpose {
-            PathPurpose::ExportFolder => self.export_dialog.as_ref().map(|d| d.dir.clone()),
+            PathPurpose::ExportFolder => self.ui_state.export_dialog.as_ref().map(|d| d.dir.clone()),
             _ => self.project.as_ref().and_then(|p| p.dir.parent().map(Path::to_path_buf)),
         }
     }
@@ -205,7 +205,7 @@ impl StudioApp {
             PathPurpose::ImportScript => self.import_script(path),
             PathPurpose::ImportReference => self.import_reference(path),
             PathPurpose::ExportFolder => {
-                if let Some(dialog) = &mut self.export_dialog {
+                if let Some(dialog) = &mut self.ui_state.export_dialog {
                     dialog.dir = path.to_path_buf();
                 }
                 Ok(())
@@ -214,7 +214,7 @@ impl StudioApp {
     }
 
     pub fn path_prompt(&self) -> Option<&PathPrompt> {
-        self.path_prompt.as_ref()
+        self.ui_state.path_prompt.as_ref()
     }
 
     pub fn new_project(&mut self) {
@@ -248,11 +248,11 @@ impl StudioApp {
         let unstored = self.store_missing_takes();
         let Some(project) = &self.project else { return };
         let state = self.project_state();
-        match project.save(&self.script, &state) {
+        match project.save(&self.session.script, &state) {
             Ok(()) if unstored.is_empty() => {
                 self.status = format!("Saved {}", dir.display());
-                self.saved = Some((self.script.clone(), state));
-                self.recovery_written = None;
+                self.session.saved = Some((self.session.script.clone(), state));
+                self.session.recovery_written = None;
             }
             Ok(()) => {
                 self.status = format!(
@@ -261,8 +261,8 @@ impl StudioApp {
                     unstored.len(),
                     unstored.join("; ")
                 );
-                self.saved = Some((self.script.clone(), state));
-                self.recovery_written = None;
+                self.session.saved = Some((self.session.script.clone(), state));
+                self.session.recovery_written = None;
             }
             Err(err) => {
                 self.status =
@@ -318,10 +318,10 @@ impl StudioApp {
     pub fn save_as(&mut self, dir: &Path) -> anyhow::Result<()> {
         let state = self.project_state();
         let project = match &self.project {
-            Some(current) => current.save_as(dir, &self.script, &state)?,
+            Some(current) => current.save_as(dir, &self.session.script, &state)?,
             None => {
                 Project { dir: dir.to_path_buf() }.refuse_foreign_takes()?;
-                let project = Project::create(dir, &self.script, &state)?;
+                let project = Project::create(dir, &self.session.script, &state)?;
                 // In number order into an empty takes/, so every take keeps its number.
                 for take in self.takes.all() {
                     let record = take.record.clone();
@@ -346,7 +346,7 @@ impl StudioApp {
             }
             // The queue goes along with the session.
             let _ = old.write_queue(&[]);
-            self.queue_written = None;
+            self.session.queue_written = None;
             for take in self.takes.all_mut() {
                 if take.stored_in.as_deref() == Some(old.dir.as_path()) {
                     take.stored_in = Some(project.dir.clone());
@@ -358,10 +358,10 @@ impl StudioApp {
                 take.stored_in = Some(project.dir.clone());
             }
         }
-        self.saved = Some((self.script.clone(), state));
-        self.recovery_written = None;
+        self.session.saved = Some((self.session.script.clone(), state));
+        self.session.recovery_written = None;
         self.status = format!("Saved as {}", project.dir.display());
-        let _ = self.recent.push(&project.dir);
+        let _ = self.session.recent.push(&project.dir);
         self.project = Some(project);
         let unstored = self.store_missing_takes();
         if !unstored.is_empty() {
@@ -385,7 +385,7 @@ impl StudioApp {
 
     /// Take back the unsaved work the recovery file holds.
     pub fn restore_recovery(&mut self) {
-        let Some(recovery) = self.recovery_offer.take() else { return };
+        let Some(recovery) = self.session.recovery_offer.take() else { return };
         let numbers: Vec<u32> = self.takes.live().chain(self.takes.trashed()).map(|t| t.number).collect();
         for entry in &recovery.state.takes {
             if let Some(take) = self.takes.get_mut(entry.number) {
@@ -413,7 +413,7 @@ impl StudioApp {
     }
 
     pub fn discard_recovery(&mut self) {
-        self.recovery_offer = None;
+        self.session.recovery_offer = None;
         if let Some(project) = &self.project {
             project.clear_recovery();
         }
@@ -421,14 +421,14 @@ impl StudioApp {
 
     /// Write the recovery file once the session has been unchanged for a moment.
     fn autosave(&mut self, ctx: &egui::Context, now: (String, ProjectState)) {
-        if self.project.is_none() || self.recovery_offer.is_some() {
+        if self.project.is_none() || self.session.recovery_offer.is_some() {
             return;
         }
-        if self.saved.as_ref() == Some(&now) || self.recovery_written.as_ref() == Some(&now) {
-            self.pending_recovery = None;
+        if self.session.saved.as_ref() == Some(&now) || self.session.recovery_written.as_ref() == Some(&now) {
+            self.session.pending_recovery = None;
             return;
         }
-        match &self.pending_recovery {
+        match &self.session.pending_recovery {
             Some((snapshot, since)) if *snapshot == now => {
                 let waited = since.elapsed();
                 if waited >= RECOVERY_DELAY {
@@ -438,7 +438,7 @@ impl StudioApp {
                 }
             }
             _ => {
-                self.pending_recovery = Some((now, Instant::now()));
+                self.session.pending_recovery = Some((now, Instant::now()));
                 ctx.request_repaint_after(RECOVERY_DELAY);
             }
         }
@@ -447,18 +447,18 @@ impl StudioApp {
     pub(super) fn write_recovery_now(&mut self) {
         let Some(project) = &self.project else { return };
         let state = self.project_state();
-        match project.write_recovery(&self.script, &state) {
-            Ok(()) => self.recovery_written = Some((self.script.clone(), state)),
+        match project.write_recovery(&self.session.script, &state) {
+            Ok(()) => self.session.recovery_written = Some((self.session.script.clone(), state)),
             Err(err) => self.status = format!("Could not write the recovery file: {err:#}"),
         }
-        self.pending_recovery = None;
+        self.session.pending_recovery = None;
     }
 
     pub fn open_recorder(&mut self) {
         match &self.project {
             Some(project) => {
-                if self.recorder.is_none() {
-                    self.recorder = Some(RecorderPanel::new(project.refs_dir()));
+                if self.runtime.recorder.is_none() {
+                    self.runtime.recorder = Some(RecorderPanel::new(project.refs_dir()));
                 }
             }
             None => {
@@ -473,14 +473,14 @@ impl StudioApp {
 
     fn import_reference(&mut self, path: &Path) -> anyhow::Result<()> {
         self.open_recorder();
-        let panel = self.recorder.as_mut().context("save the session as a project first")?;
+        let panel = self.runtime.recorder.as_mut().context("save the session as a project first")?;
         panel.import_file(path).with_context(|| format!("cannot import {}", path.display()))?;
         Ok(())
     }
 
     /// The text field that stands in for a file dialog the desktop could not show.
     fn path_prompt_window(&mut self, ctx: &egui::Context) {
-        let Some(mut prompt) = self.path_prompt.take() else { return };
+        let Some(mut prompt) = self.ui_state.path_prompt.take() else { return };
         let mut open = true;
         let (mut accept, mut cancel) = (false, false);
         egui::Window::new(prompt.purpose.title())
@@ -526,11 +526,11 @@ impl StudioApp {
                 }
             }
         }
-        self.path_prompt = Some(prompt);
+        self.ui_state.path_prompt = Some(prompt);
     }
 
     pub(super) fn windows(&mut self, ctx: &egui::Context) {
-        if let Some(recovery) = &self.recovery_offer {
+        if let Some(recovery) = &self.session.recovery_offer {
             let ago = unix_now().saturating_sub(recovery.written_unix_s);
             let mut choice = None;
             egui::Modal::new(egui::Id::unique("recovery_offer")).show(ctx, |ui| {
@@ -554,7 +554,7 @@ impl StudioApp {
                 None => {}
             }
         }
-        if self.confirm_close {
+        if self.ui_state.confirm_close {
             let mut choice = None;
             egui::Modal::new(egui::Id::unique("confirm_close")).show(ctx, |ui| {
                 ui.heading("Save changes before closing?");
@@ -574,9 +574,9 @@ impl StudioApp {
             match choice {
                 Some("save") => {
                     self.save();
-                    self.confirm_close = false;
+                    self.ui_state.confirm_close = false;
                     if !self.is_dirty() {
-                        self.close_now = true;
+                        self.ui_state.close_now = true;
                         ctx.send_viewport_cmd(egui::ViewportCommand::Close);
                     }
                 }
@@ -584,17 +584,17 @@ impl StudioApp {
                     if let Some(project) = &self.project {
                         project.clear_recovery();
                     }
-                    self.confirm_close = false;
-                    self.close_now = true;
+                    self.ui_state.confirm_close = false;
+                    self.ui_state.close_now = true;
                     ctx.send_viewport_cmd(egui::ViewportCommand::Close);
                 }
-                Some(_) => self.confirm_close = false,
+                Some(_) => self.ui_state.confirm_close = false,
                 None => {}
             }
         }
         self.export_window(ctx);
         self.path_prompt_window(ctx);
-        if let Some(mut panel) = self.recorder.take() {
+        if let Some(mut panel) = self.runtime.recorder.take() {
             let mut open = true;
             let mut saved = None;
             egui::Window::new("Record reference voice").open(&mut open).default_width(640.0).show(
@@ -611,7 +611,7 @@ impl StudioApp {
                 self.status = format!("Reference voice: {}", clip.wav.display());
             }
             if open {
-                self.recorder = Some(panel);
+                self.runtime.recorder = Some(panel);
             }
         }
     }
