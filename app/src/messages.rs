@@ -31,9 +31,10 @@ pub fn engine_error(error: &EngineError) -> String {
              Reload model loads it again"
         ),
         EngineError::Cancelled => "cancelled".into(),
-        EngineError::MissingFiles(message) | EngineError::Device(message) | EngineError::Load(message) => {
-            message.clone()
-        }
+        EngineError::MissingFiles(message)
+        | EngineError::Device(message)
+        | EngineError::Load(message)
+        | EngineError::InvalidControls(message) => message.clone(),
         EngineError::NothingToReload => "there is no model to reload: load one first".into(),
     }
 }

@@ -223,10 +223,7 @@ fn restart(dir: &Path) -> egui_kittest::Harness<'static, StudioApp> {
     let mut h = studio_support::harness("");
     h.state_mut().open_project(dir).unwrap();
     h.run();
-    load(
-        &mut h,
-        StandIn::new(0.4, Duration::ZERO, Duration::ZERO, false),
-    );
+    load(&mut h, StandIn::new(0.4, Duration::ZERO, Duration::ZERO, false));
     h
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use egui_kittest::kittest::Queryable;
 use promptbook::studio::{ModelSource, ModelState, StudioApp};
-use promptbook_engine::engines::scenema::DeviceKind;
+use promptbook_engine::engines::DeviceKind;
 use promptbook_engine::store::{HubSettings, Manifest, Source, Store, Variant};
 use studio_support::{VALID, step_until};
 
@@ -16,8 +16,13 @@ fn studio(hub: HubSettings, name: &str) -> egui_kittest::Harness<'static, Studio
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("studio-download-{name}"));
     let _ = std::fs::remove_dir_all(&cache);
     let store = Store::new(Source::Cache(cache), hub, Manifest::builtin());
-    let source =
-        ModelSource { store, variant: Variant::default(), models_dir: None, device: DeviceKind::Cpu };
+    let source = ModelSource {
+        store,
+        variant: Variant::default(),
+        models_dir: None,
+        device: DeviceKind::Cpu,
+        engine: "scenema".into(),
+    };
     egui_kittest::Harness::builder()
         .with_size([1280.0, 800.0])
         .build_eframe(move |_cc| StudioApp::with_script(VALID.to_string()).with_model_source(source))
@@ -89,7 +94,13 @@ fn downloading_from_the_hub_loads_the_model_and_renders_a_take() {
     let settings = HubSettings { endpoint: hub.endpoint.clone(), token: Some("tok".into()), offline: false };
     let store = Store::new(Source::Cache(root.join("cache")), settings, Manifest::builtin());
     // The test model carries the bf16 transformer name.
-    let source = ModelSource { store, variant: Variant::Bf16, models_dir: None, device: DeviceKind::Cpu };
+    let source = ModelSource {
+        store,
+        variant: Variant::Bf16,
+        models_dir: None,
+        device: DeviceKind::Cpu,
+        engine: "scenema".into(),
+    };
     let mut h = egui_kittest::Harness::builder()
         .with_size([1280.0, 800.0])
         .build_eframe(move |_cc| StudioApp::with_script(VALID.to_string()).with_model_source(source));
@@ -105,6 +116,6 @@ fn downloading_from_the_hub_loads_the_model_and_renders_a_take() {
     h.state_mut().render().unwrap();
     step_until(&mut h, "a take arrives", |app| app.takes().live().count() == 1);
     let take = h.state().takes().get(1).unwrap();
-    assert_eq!(take.audio.sample_rate, 48_000);
+    assert_eq!(take.audio.sample_rate(), 48_000);
     assert!(take.record.model.files.iter().any(|f| f.name == "scenema-audio-transformer.safetensors"));
 }

@@ -13,7 +13,8 @@ use egui_kittest::kittest::{NodeT as _, Queryable};
 use promptbook::studio::project::{PROJECT_FILE, RECOVERY_FILE, SCRIPT_FILE};
 use promptbook::studio::{ExportTakes, StudioApp};
 use promptbook_engine::audio::{AudioBuffer, WavSampleFormat, wav::write_wav};
-use promptbook_engine::pipeline::render::{ReferenceSource, RenderMode};
+use promptbook_engine::engines::ReferenceSource;
+use promptbook_engine::pipeline::render::RenderMode;
 use studio_support::{VALID, harness, loaded, step_until};
 
 fn temp(name: &str) -> PathBuf {

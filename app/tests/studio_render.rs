@@ -11,6 +11,7 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use promptbook::studio::queue::JobState;
 use promptbook::studio::{ModelState, NO_MODEL_HELP, Side};
+use promptbook_engine::audio::AudioBuffer;
 use promptbook_engine::pipeline::render::Take;
 use studio_support::{VALID, harness, loaded, step_until};
 
@@ -35,7 +36,7 @@ fn rendering_adds_a_take_with_its_record() {
     let take = h.state().takes().get(1).unwrap();
     assert_eq!(take.code(), "T01");
     assert_eq!(take.record.script, VALID);
-    assert!(take.audio.duration_s() > 1.0);
+    assert!(take.audio.duration_secs() > 1.0);
     assert_eq!(take.pyramid.frames(), take.audio.frames());
     assert_eq!(h.state().queue().jobs[0].state, JobState::Done { take: 1 });
     assert_eq!(h.state().selected_take(), Some(1));
@@ -105,10 +106,15 @@ fn ab_switching_keeps_the_playhead_and_matches_loudness() {
     step_until(&mut h, "a take arrives", |app| app.takes().live().count() == 1);
     // The pipeline normalises every chunk, so B is made as a copy of A at half the amplitude (−6.02 dB).
     let first = h.state().takes().get(1).unwrap();
-    let mut quieter = (*first.audio).clone();
-    quieter.channels.iter_mut().flatten().for_each(|s| *s *= 0.5);
+    let halved = first.audio.channels().iter().map(|c| c.iter().map(|s| s * 0.5).collect()).collect();
+    let quieter = AudioBuffer::new(first.audio.sample_rate(), halved).unwrap();
     let record = first.record.clone();
-    h.state_mut().takes_mut().add(Take { audio: quieter, record });
+    h.state_mut().takes_mut().add(Take {
+        audio: std::sync::Arc::new(quieter),
+        versions: Vec::new(),
+        stems: None,
+        record,
+    });
     let (la, lb) = {
         let t = h.state().takes();
         (t.get(1).unwrap().loudness_lufs.unwrap(), t.get(2).unwrap().loudness_lufs.unwrap())
@@ -146,7 +152,7 @@ fn keyboard_transport_space_home_end_and_take_keys() {
     h.key_press(Key::End);
     h.step();
     let end = h.state().transport().position_s();
-    assert!((end - h.state().takes().get(2).unwrap().audio.duration_s()).abs() < 1e-9);
+    assert!((end - h.state().takes().get(2).unwrap().audio.duration_secs()).abs() < 1e-9);
     h.key_press(Key::Home);
     h.step();
     assert_eq!(h.state().transport().position_s(), 0.0);
@@ -194,11 +200,11 @@ fn the_first_chunk_can_be_auditioned_while_later_chunks_render() {
     });
     let job = h.state().queue().get(id).unwrap();
     assert!(job.is_active(), "later chunks are still rendering");
-    let first = job.chunk_audio[0].duration_s();
+    let first = job.chunk_audio[0].duration_secs();
     h.get_by_label_contains("Audition").click();
     h.step();
     assert!(h.state().transport().is_playing());
-    let heard = h.state().transport().duration_s();
+    let heard = h.state().transport().duration_secs();
     assert!(
         heard >= first - 1e-9
             && heard < h.state().lint().report.plan.iter().map(|c| c.duration_s).sum::<f64>()

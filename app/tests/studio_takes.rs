@@ -126,10 +126,7 @@ fn renders_left_queued_are_offered_back_and_queue_again() {
     assert_eq!(h.state().queue_offer().len(), 3);
     h.get_by_label("3 renders were queued: queue them again?");
     assert!(h.get_by_label("Queue again").accesskit_node().is_disabled(), "no model yet");
-    load(
-        &mut h,
-        StandIn::new(0.4, Duration::ZERO, Duration::ZERO, false),
-    );
+    load(&mut h, StandIn::new(0.4, Duration::ZERO, Duration::ZERO, false));
     h.run();
     h.get_by_label("Queue again").click();
     h.step();
@@ -232,10 +229,7 @@ fn insert_action_leaves_the_caret_in_the_editor_on_the_placeholder() {
 
 #[test]
 fn the_decode_shows_as_its_own_phase_after_the_last_sampler_step() {
-    let mut h = loaded_with(
-        VALID,
-        StandIn::new(0.4, Duration::ZERO, Duration::from_millis(900), false),
-    );
+    let mut h = loaded_with(VALID, StandIn::new(0.4, Duration::ZERO, Duration::from_millis(900), false));
     let id = h.state_mut().render().unwrap();
     step_until(&mut h, "decoding starts", |app| {
         matches!(app.queue().get(id).map(|j| &j.state), Some(JobState::Decoding { .. }))

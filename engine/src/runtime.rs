@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::audio::AudioBuffer;
-use crate::engines::{EngineLoader, ModelInfo, VoiceEngine};
+use crate::engines::{Capabilities, EngineLoader, ModelInfo, VoiceEngine};
 use crate::error::EngineError;
 use crate::pipeline::render::{RenderProgress, RenderRequest, Take, convert_stage, render, run_separation};
 use crate::stages::separation::Stems;
@@ -38,9 +38,22 @@ const EVENTS: usize = 256;
 /// A post stage to run again on a finished take ("re-run VC on this take" without re-generating).
 #[derive(Debug, Clone)]
 pub enum StageJob {
-    Separation { audio: Arc<AudioBuffer>, background_sfx: bool },
-    VoiceConversion { audio: Arc<AudioBuffer>, target: Arc<AudioBuffer>, settings: VoiceConversionSettings, target_is_reference: bool },
-    Validation { audio: Arc<AudioBuffer>, text: String, language: Option<String>, min_match_ratio: f64 },
+    Separation {
+        audio: Arc<AudioBuffer>,
+        background_sfx: bool,
+    },
+    VoiceConversion {
+        audio: Arc<AudioBuffer>,
+        target: Arc<AudioBuffer>,
+        settings: VoiceConversionSettings,
+        target_is_reference: bool,
+    },
+    Validation {
+        audio: Arc<AudioBuffer>,
+        text: String,
+        language: Option<String>,
+        min_match_ratio: f64,
+    },
 }
 
 impl StageJob {
@@ -80,6 +93,8 @@ pub enum EngineEvent {
     Loaded {
         id: RequestId,
         info: ModelInfo,
+        /// What the loaded engine can do (the studio draws its controls from this).
+        capabilities: Box<Capabilities>,
     },
     /// The post stages whose models are loaded now, whenever that changes (the engine itself is told by
     /// `Loaded` and `Unloaded`).
@@ -360,8 +375,9 @@ impl Engine {
         match loader.load(&mut progress) {
             Ok(model) => {
                 let info = model.info();
+                let capabilities = Box::new(model.capabilities().clone());
                 self.model = Some(model);
-                self.emit(EngineEvent::Loaded { id, info });
+                self.emit(EngineEvent::Loaded { id, info, capabilities });
             }
             Err(error) => self.emit(EngineEvent::Failed { id, error }),
         }
@@ -381,9 +397,9 @@ impl Engine {
         let (record, audio, stems) = match job {
             StageJob::Separation { audio, background_sfx } => {
                 let (record, stems) = run_separation(&mut self.stages, &audio, background_sfx);
-                let take = stems.as_ref().map(|s| {
-                    Arc::new(if background_sfx { (*audio).clone() } else { s.dialogue.clone() })
-                });
+                let take = stems
+                    .as_ref()
+                    .map(|s| Arc::new(if background_sfx { (*audio).clone() } else { s.dialogue.clone() }));
                 (record, take, stems)
             }
             StageJob::VoiceConversion { audio, target, settings, target_is_reference } => {
@@ -456,7 +472,9 @@ impl Engine {
             RenderProgress::ChunkReady { index, of, audio } => {
                 EngineEvent::ChunkAudio { id, index, of, audio }
             }
-            RenderProgress::AudioPiece { index, audio } => EngineEvent::AudioPiece { id, chunk: index, audio },
+            RenderProgress::AudioPiece { index, audio } => {
+                EngineEvent::AudioPiece { id, chunk: index, audio }
+            }
             RenderProgress::Stage { stage, chunk } => EngineEvent::StageStarted { id, stage, chunk },
         };
         if matches!(event, EngineEvent::SamplerStep { .. }) {

@@ -2,6 +2,7 @@
 //! (directly or through others) uses it back. Checked from the sources: every `crate::name` path in
 //! code (comments ignored), `use crate::{a, b}` groups included, gives an edge from the file's top-level
 //! module to `name`; the strongly connected components of that graph must all be single modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

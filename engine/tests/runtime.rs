@@ -8,8 +8,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use promptbook_engine::check::EstimatorKind;
 use promptbook_engine::audio::AudioBuffer;
+use promptbook_engine::check::EstimatorKind;
 use promptbook_engine::engines::{
     Capabilities, ChunkRequest, ChunkSink, EngineLoader, ModelInfo, RenderedChunk, VoiceEngine,
 };
@@ -348,10 +348,15 @@ fn progress_observer_can_cancel_directly() {
     // The pure pipeline function honours Break from its observer too.
     let mut model = plain();
     let mut seen = 0;
-    let result = promptbook_engine::pipeline::render::render(&mut model, &mut StageModels::none(), &request(1), &mut |_| {
-        seen += 1;
-        if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-    });
+    let result = promptbook_engine::pipeline::render::render(
+        &mut model,
+        &mut StageModels::none(),
+        &request(1),
+        &mut |_| {
+            seen += 1;
+            if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        },
+    );
     assert!(matches!(result, Err(EngineError::Cancelled)));
 }
 
@@ -410,17 +415,23 @@ fn only_minus_one_is_a_random_seed_and_other_negatives_never_reach_the_model() {
     let seeds = Arc::new(Mutex::new(Vec::new()));
     let mut model = StandIn { seeds: seeds.clone(), ..plain() };
     for bad in [-5, -2, -1000, i64::MIN] {
-        let result = render(&mut model, &mut StageModels::none(), &RenderRequest { seed: bad, ..request(12) }, &mut |_| {
-            ControlFlow::Continue(())
-        });
+        let result = render(
+            &mut model,
+            &mut StageModels::none(),
+            &RenderRequest { seed: bad, ..request(12) },
+            &mut |_| ControlFlow::Continue(()),
+        );
         assert!(result.is_err(), "seed {bad} rendered");
         assert!(seeds.lock().unwrap().is_empty(), "seed {bad} reached the model as {:?}", seeds.lock());
     }
     // Every chunk gets its own seed, base + 1000·i, exactly as recorded.
     for base in [0, 10, -1] {
-        let take = render(&mut model, &mut StageModels::none(), &RenderRequest { seed: base, ..request(12) }, &mut |_| {
-            ControlFlow::Continue(())
-        })
+        let take = render(
+            &mut model,
+            &mut StageModels::none(),
+            &RenderRequest { seed: base, ..request(12) },
+            &mut |_| ControlFlow::Continue(()),
+        )
         .unwrap();
         let used: Vec<u64> = std::mem::take(&mut *seeds.lock().unwrap());
         let recorded: Vec<u64> = take.record.chunks.iter().map(|c| u64::try_from(c.seed).unwrap()).collect();

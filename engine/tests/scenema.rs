@@ -3,10 +3,10 @@
 use std::time::{Duration, Instant};
 
 use promptbook_engine::check::EstimatorKind;
-use promptbook_engine::pipeline::render::{RenderMode, RenderRequest};
 use promptbook_engine::engines::scenema::ScenemaLoader;
-use promptbook_engine::engines::{DeviceKind, LoadOptions};
 use promptbook_engine::engines::scenema::test_model::make_test_model;
+use promptbook_engine::engines::{DeviceKind, LoadOptions};
+use promptbook_engine::pipeline::render::{RenderMode, RenderRequest};
 use promptbook_engine::runtime::{EngineEvent, EngineHandle};
 
 const SCRIPT: &str = r#"<speak voice="A calm male voice" gender="male" scene="A small office">I have been meaning to tell you something for a long time. It is about the letters you sent last winter, and the ones I never answered. <action>He pauses.</action> I read every one of them, more than once, and I kept them all in a box by the window.</speak>"#;
@@ -21,11 +21,13 @@ fn cancel_mid_render_stops_within_one_step_with_the_real_model() {
     make_test_model(&dir, 5).unwrap();
     let mut engine = EngineHandle::spawn(|| {}).unwrap();
     let load = engine
-        .load(Box::new(ScenemaLoader { options: LoadOptions { models_dir: Some(dir.clone()), device: DeviceKind::Cpu, store: None } }))
+        .load(Box::new(ScenemaLoader {
+            options: LoadOptions { models_dir: Some(dir.clone()), device: DeviceKind::Cpu, store: None },
+        }))
         .unwrap();
     loop {
         match wait(&engine) {
-            EngineEvent::Loaded { id, info } if id == load => {
+            EngineEvent::Loaded { id, info, .. } if id == load => {
                 assert_eq!((info.device.as_str(), info.dtype.as_str(), info.steps), ("cpu", "f32", 8));
                 assert_eq!(info.sample_rate, 48_000);
                 break;

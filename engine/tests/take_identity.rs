@@ -10,14 +10,15 @@ use std::path::{Path, PathBuf};
 
 use promptbook_engine::audio::{AudioBuffer, WavSampleFormat, read_wav, write_wav};
 use promptbook_engine::check::EstimatorKind;
-use promptbook_engine::pipeline::render::{RenderMode, RenderRequest, Take, render};
 use promptbook_engine::engines::scenema::ScenemaLoader;
 use promptbook_engine::engines::scenema::test_model::make_test_model;
 use promptbook_engine::engines::{EngineLoader, LoadOptions};
+use promptbook_engine::pipeline::render::{RenderMode, RenderRequest, Take, render};
 use promptbook_engine::stages::StageModels;
 use sha2::{Digest, Sha256};
 
-const SHORT: &str = r#"<speak voice="A calm male voice" gender="male" scene="A small office">Hello there.</speak>"#;
+const SHORT: &str =
+    r#"<speak voice="A calm male voice" gender="male" scene="A small office">Hello there.</speak>"#;
 const LONG: &str = r#"<speak voice="A calm male voice" gender="male" scene="A small office">I have been meaning to tell you something for a long time. It is about the letters you sent last winter, and the ones I never answered. <action>He pauses.</action> I read every one of them, more than once, and I kept them all in a box by the window.</speak>"#;
 
 fn fixtures() -> PathBuf {

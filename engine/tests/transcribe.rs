@@ -4,8 +4,8 @@
 
 use promptbook_engine::audio::AudioBuffer;
 use promptbook_engine::stages::validation::test_model::make_test_whisper;
-use promptbook_engine::store::{HubSettings, Manifest, Source, Store};
 use promptbook_engine::stages::validation::{TranscribeOptions, Transcriber, ValidationError, WhisperFiles};
+use promptbook_engine::store::{HubSettings, Manifest, Source, Store};
 use promptbook_models::candle::Device;
 
 fn tone_and_noise(sample_rate: u32, secs: f64) -> AudioBuffer {

@@ -237,6 +237,7 @@ fn an_absurd_reference_is_refused_before_anything_is_read_or_loaded() {
             arg(&reference),
             "--models-dir",
             arg(&dir),
+            "--no-stages",
         ];
         let out = run_within(&args, Duration::from_secs(60));
         assert_refused(&out, needle);
@@ -384,7 +385,17 @@ fn poison(path: &Path) {
 }
 
 fn render_with(models: &Path, script: &Path, take: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["render", arg(script), "-o", arg(take), "--models-dir", arg(models), "--seed", "7"];
+    let mut args = vec![
+        "render",
+        arg(script),
+        "-o",
+        arg(take),
+        "--models-dir",
+        arg(models),
+        "--seed",
+        "7",
+        "--no-stages",
+    ];
     args.extend_from_slice(extra);
     run(&args, None)
 }

@@ -126,7 +126,11 @@ fn render_args<'a>(script: &'a Path, wav: &'a Path, models: &'a Path, extra: &[&
         "--models-dir",
         models.to_str().expect("UTF-8 temp path"),
     ];
-    args.extend_from_slice(extra);
+    // The post stages have their own test (`the_post_stages_run_in_the_servers_order_...`).
+    if !extra.contains(&"--stages") {
+        args.push("--no-stages");
+    }
+    args.extend(extra.iter().filter(|a| **a != "--stages"));
     args
 }
 
@@ -372,4 +376,63 @@ fn bad_input_is_refused_before_loading() {
     assert!(stderr(&out).contains("error"), "{}", stderr(&out));
     assert!(!wav.exists());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_post_stages_run_in_the_servers_order_and_the_take_keeps_its_versions_and_stems() {
+    let dir = scratch("stages");
+    let models = make_model(&dir);
+    let script = dir.join("line.xml");
+    std::fs::write(&script, r#"<speak voice="A bright young voice" gender="female">Good morning.</speak>"#)
+        .unwrap();
+    let reference = dir.join("ref.wav");
+    write_tone_wav(&reference, 48_000, 3.0);
+    let wav = dir.join("take.wav");
+    let args = render_args(
+        &script,
+        &wav,
+        &models,
+        &["--stages", "--seed", "4", "--reference", reference.to_str().expect("UTF-8"), "--vc-steps", "3"],
+    );
+    let out = run(&args, None);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("take.json")).unwrap()).unwrap();
+    let stages: Vec<(&str, bool)> = record["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["ran"].as_bool().unwrap()))
+        .collect();
+    // All three are installed by make-test-model; with a reference SeedVC runs (postprocessing-spec §1.5).
+    assert_eq!(stages, [("validation", true), ("separation", true), ("seedvc", true)], "{record:#}");
+    assert_eq!(record["stages"][2]["params"]["target"], "reference");
+    assert_eq!(record["stages"][2]["params"]["steps"], 3);
+    let attempts = record["chunks"][0]["attempts"].as_array().expect("validation attempts");
+    assert!(!attempts.is_empty() && attempts.len() <= 4, "{attempts:?}");
+    assert_eq!(attempts.iter().filter(|a| a["kept"] == true).count(), 1, "one attempt is kept");
+    // Each retry is 1.3× longer with seed + 1 (§2.7).
+    for pair in attempts.windows(2) {
+        assert_eq!(pair[1]["seed"].as_i64(), pair[0]["seed"].as_i64().map(|s| s + 1));
+        let (a, b) = (pair[0]["duration_s"].as_f64().unwrap(), pair[1]["duration_s"].as_f64().unwrap());
+        assert!((b - (a * 1.3).min(20.0)).abs() < 1e-9, "{a} → {b}");
+    }
+    // The versions before the stages and the stems sit beside the take.
+    let frames = |path: &Path| wav_facts(&std::fs::read(path).expect("a written WAV")).3;
+    let separated = frames(&dir.join("take.separated.wav"));
+    assert!(frames(&wav) > 0);
+    for (file, same_length) in [
+        ("take.raw.wav", false),
+        ("take.separated.wav", false),
+        ("take.dialogue.wav", true),
+        ("take.sfx.wav", true),
+    ] {
+        let path = dir.join(file);
+        assert!(path.is_file(), "{file} was not written: {}", stdout(&out));
+        let n = frames(&path);
+        assert!(n > 0, "{file} is empty");
+        if same_length {
+            assert_eq!(n, separated, "{file}: the stems follow the separated take's cuts");
+        }
+    }
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use promptbook_engine::audio::{WavSampleFormat, read_wav, write_bytes_atomically, write_wav};
-use promptbook_engine::engines::scenema::DeviceKind;
-use promptbook_engine::store::Store;
+use promptbook_engine::engines::DeviceKind;
 use promptbook_engine::stages::voice_conversion::{
     DEFAULT_CFG_RATE, DEFAULT_STEPS, VoiceConversionFiles, VoiceConversionSettings, VoiceConverter,
 };
+use promptbook_engine::store::Store;
 
 use super::render::FormatArg;
 

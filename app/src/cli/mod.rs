@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod check;
 pub mod check_clip;
 pub mod convert_voice;
+pub mod engines;
 pub mod models;
 pub mod outputs;
 pub mod presets;
@@ -30,6 +31,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// List the voice presets, or print one as XML.
     Presets(presets::PresetsArgs),
+    /// The voice engines and post stages of this build: capabilities, install state, licences.
+    Engines(engines::EnginesArgs),
     /// Model files: status, download, verify, path, inspect.
     Models(models::ModelsArgs),
     /// Render a script to a take: OUT.wav (48 kHz stereo) and OUT.json (the generation record).
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
         Some(Command::Studio(args)) => crate::studio::run(&args),
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Presets(args)) => presets::run(&args),
+        Some(Command::Engines(args)) => engines::run(&args),
         Some(Command::Models(args)) => models::run(&args),
         Some(Command::Render(args)) => render::run(&args),
         Some(Command::ConvertVoice(args)) => convert_voice::run(&args),

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use promptbook_engine::audio::decode_file;
-use promptbook_engine::engines::scenema::DeviceKind;
+use promptbook_engine::engines::DeviceKind;
 use promptbook_engine::prompt::{extract_speech_text, validate_reference};
-use promptbook_engine::store::Store;
 use promptbook_engine::stages::validation::{
     DEFAULT_MIN_RATIO, TranscribeOptions, Transcriber, WhisperFiles, WordMatch, word_match,
 };
+use promptbook_engine::store::Store;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("expected").required(true).args(["text", "script"])))]

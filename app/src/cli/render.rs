@@ -11,10 +11,10 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use promptbook_engine::audio::{AudioBuffer, WavSampleFormat, decode_file_head, write_wav_with_record};
 use promptbook_engine::check::{CheckOptions, check};
-use promptbook_engine::pipeline::render::MAX_USER_REFERENCE_SECONDS;
-use promptbook_engine::engines::scenema::{DeviceKind, ScenemaLoader};
-use promptbook_engine::pipeline::{RenderMode, RenderRequest, AudioBuffer};
+use promptbook_engine::engines::{self, DeviceKind, LoadOptions};
+use promptbook_engine::pipeline::{RenderMode, RenderRequest};
 use promptbook_engine::runtime::{EngineEvent, EngineHandle};
+use promptbook_engine::stages::StageSettings;
 
 use super::check::{EstimatorArg, check_pace_and_seed};
 use crate::messages::engine_error;
@@ -50,6 +50,64 @@ pub struct RenderArgs {
     /// Duration estimator used for planning.
     #[arg(long, value_enum, default_value_t = EstimatorArg::Default)]
     pub estimator: EstimatorArg,
+    /// The voice engine (`promptbook engines` lists them).
+    #[arg(long, default_value = engines::DEFAULT_ENGINE, value_name = "NAME")]
+    pub engine: String,
+    #[command(flatten)]
+    pub stages: StageArgs,
+}
+
+/// The post stages, with the Scenema server's defaults; each runs only where its model files are installed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StageArgs {
+    /// Render with the engine alone: no validation, separation or voice conversion.
+    #[arg(long)]
+    pub no_stages: bool,
+    /// Do not hear each chunk back with Whisper (and do not retry).
+    #[arg(long)]
+    pub no_validate: bool,
+    /// Whisper word-match a chunk needs to pass (0–1).
+    #[arg(long, default_value_t = 0.90, value_name = "RATIO")]
+    pub min_match: f64,
+    /// Keep the full mix (speech and SFX) instead of the separated dialogue.
+    #[arg(long)]
+    pub background_sfx: bool,
+    /// No SeedVC; with a reference, every chunk is conditioned on its last 3 s instead (anchor).
+    #[arg(long)]
+    pub skip_vc: bool,
+    /// SeedVC diffusion steps.
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    pub vc_steps: usize,
+    /// SeedVC classifier-free guidance (0–1).
+    #[arg(long, default_value_t = 0.5, value_name = "X")]
+    pub vc_cfg: f64,
+}
+
+impl StageArgs {
+    pub fn settings(&self) -> anyhow::Result<Option<StageSettings>> {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.min_match),
+            "--min-match {} is out of range (0–1)",
+            self.min_match
+        );
+        anyhow::ensure!((0.0..=1.0).contains(&self.vc_cfg), "--vc-cfg {} is out of range (0–1)", self.vc_cfg);
+        anyhow::ensure!(
+            (1..=200).contains(&self.vc_steps),
+            "--vc-steps {} is out of range (1–200)",
+            self.vc_steps
+        );
+        if self.no_stages {
+            return Ok(None);
+        }
+        Ok(Some(StageSettings {
+            validate: !self.no_validate,
+            min_match_ratio: self.min_match,
+            background_sfx: self.background_sfx,
+            skip_vc: self.skip_vc,
+            vc_steps: self.vc_steps,
+            vc_cfg_rate: self.vc_cfg,
+        }))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,7 +149,10 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let inputs: Vec<&Path> =
         std::iter::once(args.script.as_path()).chain(args.reference.as_deref()).collect();
     super::outputs::check_outputs(&[&args.output, &json_path], &inputs)?;
-    let reference = args.reference.as_ref().map(|path| read_reference(path)).transpose()?;
+    let entry = engines::find(&args.engine).map_err(anyhow::Error::msg)?;
+    let caps = (entry.capabilities)();
+    let stages = args.stages.settings()?;
+    let reference = args.reference.as_ref().map(|path| read_reference(path, &caps)).transpose()?;
     let device = DeviceKind::parse(&args.device).context("--device must be cpu, cuda or metal")?;
 
     let interrupted = interrupt_flag();
@@ -104,7 +165,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     bar.enable_steady_tick(Duration::from_millis(120));
     let loaded_at = Instant::now();
     let load_id = engine
-        .load(Box::new(ScenemaLoader { models_dir: args.models_dir.clone(), device, store: None }))
+        .load((entry.loader)(LoadOptions { models_dir: args.models_dir.clone(), device, store: None }))
         .context("engine")?;
     loop {
         if interrupted.load(Ordering::SeqCst) {
@@ -115,7 +176,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         let Some(event) = waiter.next(&engine)? else { continue };
         match event {
             EngineEvent::LoadProgress { id, message, .. } if id == load_id => bar.set_message(message),
-            EngineEvent::Loaded { id, info } if id == load_id => {
+            EngineEvent::Loaded { id, info, .. } if id == load_id => {
                 bar.println(format!(
                     "model loaded in {:.1} s on {} ({}), {:.1} MB of weights",
                     loaded_at.elapsed().as_secs_f64(),
@@ -137,7 +198,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         ModeArg::Generate => RenderMode::Generate,
         ModeArg::VoiceDesign => RenderMode::VoiceDesign,
     };
-    let request = RenderRequest { script, seed: args.seed, pace: args.pace, mode, estimator, reference };
+    let mut request = RenderRequest::engine_only(script, args.seed, args.pace, mode, estimator);
+    request.reference = reference.map(Arc::new);
+    request.stages = stages;
     let render_id = engine.render(request).context("engine")?;
     let mut cancel_sent = false;
     let take = loop {
@@ -169,6 +232,10 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
             EngineEvent::Decoding { id, chunk, of } if id == render_id => {
                 bar.set_message(format!("chunk {}/{of} decoding", chunk + 1));
             }
+            EngineEvent::StageStarted { id, stage, chunk } if id == render_id => {
+                let at = chunk.map_or(String::new(), |c| format!(" (chunk {})", c + 1));
+                bar.set_message(format!("{}{at}", stage.title()));
+            }
             EngineEvent::Finished { id, take } if id == render_id => break take,
             EngineEvent::Failed { id, error } if id == render_id => {
                 bar.finish_and_clear();
@@ -185,8 +252,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
 
     let record = &take.record;
-    let audio = AudioBuffer::new(take.audio.sample_rate(), take.audio.channels().clone())
-        .context("the rendered audio is not a valid buffer")?;
+    let audio = &take.audio;
     let format = match args.format {
         FormatArg::Pcm16 => WavSampleFormat::Pcm16,
         FormatArg::Pcm24 => WavSampleFormat::Pcm24,
@@ -195,20 +261,41 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let json = serde_json::to_string_pretty(record).context("serialising the generation record")?;
     // Checked again: the files may have changed during a render that took minutes.
     super::outputs::check_outputs(&[&args.output, &json_path], &inputs)?;
-    write_wav_with_record(&args.output, &audio, format, &json_path, json.as_bytes())?;
+    write_wav_with_record(&args.output, audio, format, &json_path, json.as_bytes())?;
     println!(
         "{}: {:.2} s, {} Hz, {} channels, {} chunk(s), seed {}; rendered in {:.1} s (real-time factor {:.2})",
         args.output.display(),
         record.duration_s,
-        record.sample_rate(),
-        record.channels(),
+        record.sample_rate,
+        record.channels,
         record.chunks.len(),
         record.base_seed,
         record.render_seconds,
         record.real_time_factor
     );
+    for (path, audio) in extra_files(&args.output, &take) {
+        super::outputs::check_outputs(&[&path], &inputs)?;
+        promptbook_engine::audio::write_wav(&path, &audio, format)?;
+        println!("kept: {}", path.display());
+    }
+    for stage in record.stages.iter().filter(|s| s.ran) {
+        println!("stage {}: {}", stage.name, stage.note);
+    }
     println!("record: {}", json_path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The take's earlier versions (`OUT.raw.wav`, `OUT.separated.wav`) and stems (`OUT.dialogue.wav`,
+/// `OUT.sfx.wav`), named beside OUT.
+fn extra_files(output: &Path, take: &promptbook_engine::pipeline::Take) -> Vec<(PathBuf, Arc<AudioBuffer>)> {
+    let beside = |what: &str| output.with_extension(format!("{what}.wav"));
+    let mut files: Vec<(PathBuf, Arc<AudioBuffer>)> =
+        take.versions.iter().map(|(version, audio)| (beside(version.name()), audio.clone())).collect();
+    if let Some(stems) = &take.stems {
+        files.push((beside("dialogue"), Arc::new(stems.dialogue.clone())));
+        files.push((beside("sfx"), Arc::new(stems.sfx.clone())));
+    }
+    files
 }
 
 /// Waits for engine events in short slices so the caller can look at Ctrl-C in between.
@@ -249,10 +336,10 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     flag
 }
 
-/// The part of the reference clip the render uses (its first 20 s), read with the same reader and
-/// rules as `check-clip`; the rest of the file is never read.
-fn read_reference(path: &Path) -> anyhow::Result<AudioBuffer> {
-    let (buffer, _) =
-        decode_file_head(path, MAX_USER_REFERENCE_SECONDS).context("cannot use the reference clip")?;
-    Ok(AudioBuffer::from_channels(buffer.sample_rate(), buffer.into_channels()))
+/// The part of the reference clip the engine uses (Scenema: its first 20 s), read with the same reader
+/// and rules as `check-clip`; the rest of the file is never read.
+fn read_reference(path: &Path, caps: &engines::Capabilities) -> anyhow::Result<AudioBuffer> {
+    let head_s = caps.reference_max_s.unwrap_or(promptbook_engine::audio::MAX_DECODE_SECS);
+    let (buffer, _) = decode_file_head(path, head_s).context("cannot use the reference clip")?;
+    Ok(buffer)
 }

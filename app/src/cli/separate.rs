@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use promptbook_engine::audio::{WavSampleFormat, decode_file, write_wav};
-use promptbook_engine::engines::scenema::DeviceKind;
+use promptbook_engine::engines::DeviceKind;
 use promptbook_engine::stages::separation::{SEPARATOR_FILE, Separator};
 use promptbook_engine::store::Store;
 

@@ -38,8 +38,8 @@ pub fn export_take(take: &StudioTake, dir: &Path, options: &ExportOptions) -> an
         written.push(write_pair(
             dir,
             &base,
-            &take.audio.channels,
-            take.audio.sample_rate,
+            take.audio.channels(),
+            take.audio.sample_rate(),
             options.format,
             &json,
         )?);
@@ -49,16 +49,16 @@ pub fn export_take(take: &StudioTake, dir: &Path, options: &ExportOptions) -> an
             let stem = format!("chunk{:02}", chunk.index + 1);
             let name = file_name(&options.project, &options.line, take.number, Some(&stem));
             let channels: Vec<Vec<f32>> =
-                take.audio.channels.iter().map(|c| c[start..end].to_vec()).collect();
+                take.audio.channels().iter().map(|c| c[start..end].to_vec()).collect();
             let json = serde_json::json!({
                 "take": take.code(),
                 "chunk": chunk,
-                "start_s": start as f64 / f64::from(take.audio.sample_rate),
+                "start_s": start as f64 / f64::from(take.audio.sample_rate()),
                 "script": take.record.script,
                 "base_seed": take.record.base_seed,
                 "model": take.record.model,
             });
-            written.push(write_pair(dir, &name, &channels, take.audio.sample_rate, options.format, &json)?);
+            written.push(write_pair(dir, &name, &channels, take.audio.sample_rate(), options.format, &json)?);
         }
     }
     Ok(written)

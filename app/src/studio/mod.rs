@@ -37,6 +37,9 @@ pub struct StudioArgs {
     /// Where the model runs: cpu (default), cuda or metal.
     #[arg(long)]
     pub device: Option<String>,
+    /// The voice engine (`promptbook engines` lists them).
+    #[arg(long, default_value = promptbook_engine::engines::DEFAULT_ENGINE)]
+    pub engine: String,
 }
 
 /// Why the window cannot open on this machine, if we can tell before trying.
@@ -67,12 +70,22 @@ pub fn run(args: &StudioArgs) -> anyhow::Result<ExitCode> {
     // Load the model in the background when its files are there; otherwise the Render area explains and
     // offers the download.
     let name = args.device.as_deref().unwrap_or("cpu");
-    let device = promptbook_engine::engines::scenema::DeviceKind::parse(name)
+    let device = promptbook_engine::engines::DeviceKind::parse(name)
         .ok_or_else(|| anyhow::anyhow!("--device must be cpu, cuda or metal, not {name:?}"))?;
     let store = promptbook_engine::store::Store::from_env(args.models_dir.clone());
     let variant = promptbook_engine::store::Variant::default();
-    let app =
-        app.with_model_source(ModelSource { store, variant, models_dir: args.models_dir.clone(), device });
+    let app = app.with_model_source(ModelSource {
+        store,
+        variant,
+        models_dir: args.models_dir.clone(),
+        device,
+        // `StudioArgs::default()` (no subcommand) leaves it empty.
+        engine: if args.engine.is_empty() {
+            promptbook_engine::engines::DEFAULT_ENGINE.into()
+        } else {
+            args.engine.clone()
+        },
+    });
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Promptbook")

@@ -63,7 +63,7 @@ impl Transport {
         self.output.describe()
     }
 
-    pub fn duration_s(&self) -> f64 {
+    pub fn duration_secs(&self) -> f64 {
         self.audio.as_ref().map_or(0.0, |a| a.duration_secs())
     }
 

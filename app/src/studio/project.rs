@@ -12,10 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use promptbook_engine::audio::AudioBuffer;
 use promptbook_engine::audio::wav::{WavSampleFormat, read_wav, write_bytes_atomically, write_wav};
 use promptbook_engine::pipeline::render::{GenerationRecord, Take};
-use promptbook_engine::audio::AudioBuffer;
 use serde::{Deserialize, Serialize};
 
 use super::settings::RenderSettings;
@@ -137,6 +135,12 @@ pub struct PendingRender {
     pub estimator: promptbook_engine::check::EstimatorKind,
     /// The clip in `refs/` that conditions chunk 1.
     pub reference: Option<String>,
+    /// The post stages' settings (`None`: the engine alone; renders queued before stages existed).
+    #[serde(default)]
+    pub stages: Option<promptbook_engine::stages::StageSettings>,
+    /// The engine's own controls, as the inspector set them.
+    #[serde(default)]
+    pub controls: promptbook_engine::engines::EngineControls,
 }
 
 /// What `takes/` holds.
@@ -342,8 +346,7 @@ impl Project {
         let part = |ext: &str| takes.join(format!(".take-{}-{first}.{ext}.part", std::process::id()));
         let (wav_part, json_part) = (part("wav"), part("json"));
         let result = (|| -> anyhow::Result<u32> {
-            let audio = AudioBuffer::new(take.audio.sample_rate(), take.audio.channels().clone())?;
-            write_wav(&wav_part, &audio, WavSampleFormat::Float32)?;
+            write_wav(&wav_part, &take.audio, WavSampleFormat::Float32)?;
             write_bytes_atomically(&json_part, &serde_json::to_vec_pretty(&take.record)?)?;
             let mut number = first.max(self.scan_takes().highest + 1);
             loop {
@@ -381,7 +384,7 @@ impl Project {
         let wav_path = stem.with_extension("wav");
         let audio =
             read_wav(&wav_path).with_context(|| format!("take T{number:02}: cannot read its audio"))?;
-        Ok(Take { audio: AudioBuffer::from_channels(audio.sample_rate(), audio.into_channels()), record })
+        Ok(Take { audio: std::sync::Arc::new(audio), versions: Vec::new(), stems: None, record })
     }
 
     /// Remove a take's files for good (emptying the trash); its number stays used.
@@ -522,7 +525,15 @@ mod tests {
             "render_seconds": 1.0, "real_time_factor": 1.0
         }))
         .unwrap_or_else(|e| panic!("{e}"));
-        Take { audio: AudioBuffer::from_channels(48_000, vec![tone.clone(), tone]), record }
+        Take {
+            audio: std::sync::Arc::new(promptbook_engine::audio::AudioBuffer::from_channels(
+                48_000,
+                vec![tone.clone(), tone],
+            )),
+            versions: Vec::new(),
+            stems: None,
+            record,
+        }
     }
 
     #[test]
@@ -663,6 +674,8 @@ mod tests {
             mode: promptbook_engine::pipeline::render::RenderMode::Generate,
             estimator: promptbook_engine::check::EstimatorKind::Default,
             reference: Some("anna.wav".into()),
+            stages: None,
+            controls: Default::default(),
         };
         project.write_queue(&[render.clone(), render.clone()])?;
         assert_eq!(Project::open(&dir)?.queued, [render.clone(), render]);

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use promptbook_engine::pipeline::render::Take;
 use promptbook_engine::audio::AudioBuffer;
+use promptbook_engine::pipeline::render::Take;
 use promptbook_engine::runtime::{EngineEvent, RequestId};
 
 use super::project::PendingRender;
@@ -57,6 +57,8 @@ pub struct Job {
     phase: ChunkTiming,
     /// `(sampling, decoding)` of the last chunk that finished.
     last_chunk: Option<(Duration, Duration)>,
+    /// The post stage running now (with its chunk for the per-chunk validation).
+    pub stage: Option<(promptbook_engine::stages::StageId, Option<usize>)>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -172,6 +174,7 @@ impl RenderQueue {
             request,
             phase: ChunkTiming::default(),
             last_chunk: None,
+            stage: None,
         });
     }
 
@@ -229,8 +232,14 @@ impl RenderQueue {
                 job.state = JobState::Failed(crate::messages::engine_error(&error))
             }
             EngineEvent::Cancelled { .. } => job.state = JobState::Cancelled,
+            EngineEvent::StageStarted { stage, chunk, .. } => {
+                job.stage = Some((stage, chunk));
+            }
             EngineEvent::LoadProgress { .. }
             | EngineEvent::Loaded { .. }
+            | EngineEvent::Resident { .. }
+            | EngineEvent::AudioPiece { .. }
+            | EngineEvent::StageFinished { .. }
             | EngineEvent::Unloaded { .. }
             | EngineEvent::ModelLost { .. } => {}
         }
@@ -263,6 +272,8 @@ mod tests {
             mode: promptbook_engine::pipeline::render::RenderMode::Generate,
             estimator: promptbook_engine::check::EstimatorKind::Default,
             reference: None,
+            stages: None,
+            controls: Default::default(),
         };
         queue.push(1, request);
         let mut job = queue.jobs.remove(0);

@@ -61,6 +61,18 @@ impl RenderSettings {
         CheckOptions { pace: self.pace, seed: self.seed, estimator: self.estimator }
     }
 
+    /// The post stages' settings of a render.
+    pub fn stage_settings(&self) -> promptbook_engine::stages::StageSettings {
+        promptbook_engine::stages::StageSettings {
+            validate: self.validate,
+            min_match_ratio: self.min_match_ratio,
+            background_sfx: self.background_sfx,
+            skip_vc: self.skip_vc,
+            vc_steps: self.vc_steps as usize,
+            vc_cfg_rate: self.vc_cfg,
+        }
+    }
+
     /// Bring values from an old or hand-edited project file back into range.
     pub fn clamped(mut self) -> Self {
         let (low, high) = (*PACE_RANGE.start(), *PACE_RANGE.end());

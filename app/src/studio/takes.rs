@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use promptbook_engine::audio::AudioBuffer;
 use promptbook_engine::clip_check::loudness;
-use promptbook_engine::pipeline::render::{GenerationRecord, Take};
-use promptbook_engine::audio::AudioBuffer;
+use promptbook_engine::pipeline::render::{GenerationRecord, Take, TakeVersion};
+use promptbook_engine::stages::separation::Stems;
 
 use super::project::TakeEntry;
 use super::waveform_view::PeakPyramid;
@@ -20,6 +20,10 @@ pub struct StudioTake {
     pub note: String,
     pub trashed: bool,
     pub audio: Arc<AudioBuffer>,
+    /// The audio before the stages that changed it ("before VC"), oldest first.
+    pub versions: Vec<(TakeVersion, Arc<AudioBuffer>)>,
+    /// Dialogue and SFX stems, when separation ran.
+    pub stems: Option<Stems>,
     pub record: GenerationRecord,
     pub pyramid: PeakPyramid,
     /// BS.1770 integrated loudness; `None` for silence or takes shorter than one gate.
@@ -31,21 +35,30 @@ pub struct StudioTake {
 impl StudioTake {
     pub fn from_take(number: u32, take: Take) -> Self {
         let pyramid = PeakPyramid::build(&take.audio);
-        let loudness_lufs = AudioBuffer::new(take.audio.sample_rate(), take.audio.channels().clone())
-            .ok()
-            .and_then(|b| loudness::measure(&b))
-            .and_then(|m| m.integrated_lufs);
+        let loudness_lufs = loudness::measure(&take.audio).and_then(|m| m.integrated_lufs);
         Self {
             number,
             name: format!("T{number:02}"),
             starred: false,
             note: String::new(),
             trashed: false,
-            audio: Arc::new(take.audio),
+            audio: take.audio,
+            versions: take.versions,
+            stems: take.stems,
             record: take.record,
             pyramid,
             loudness_lufs,
             stored_in: None,
+        }
+    }
+
+    /// The engine-side take (audio shared, not copied).
+    pub fn to_take(&self) -> Take {
+        Take {
+            audio: self.audio.clone(),
+            versions: self.versions.clone(),
+            stems: self.stems.clone(),
+            record: self.record.clone(),
         }
     }
 

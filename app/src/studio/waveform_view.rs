@@ -30,7 +30,7 @@ impl PeakPyramid {
         let frames = audio.frames();
         let buckets = frames.div_ceil(BASE_BUCKET);
         let mut base = vec![(f32::INFINITY, f32::NEG_INFINITY); buckets];
-        for channel in &audio.channels() {
+        for channel in audio.channels() {
             for (bucket, chunk) in base.iter_mut().zip(channel.chunks(BASE_BUCKET)) {
                 let (lo, hi) = extremes(chunk);
                 bucket.0 = bucket.0.min(lo);
@@ -150,7 +150,7 @@ pub fn show(ui: &mut egui::Ui, view: &TimelineView<'_>, height: f32) -> Timeline
     let whole = response.rect;
     let visuals = ui.visuals();
     painter.rect_filled(whole, 2.0, visuals.extreme_bg_color);
-    let rate = f64::from(view.sample_rate().max(1));
+    let rate = f64::from(view.sample_rate.max(1));
     let total_s = view.pyramid.frames() as f64 / rate;
     let (v0, v1) = (view.view.0, view.view.1.max(view.view.0 + 1e-3));
     let x_of = |t: f64| whole.left() + ((t - v0) / (v1 - v0)) as f32 * whole.width();

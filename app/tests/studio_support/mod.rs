@@ -3,13 +3,15 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use promptbook::studio::StudioApp;
 use promptbook_engine::audio::AudioBuffer;
 use promptbook_engine::engines::{
-    Capabilities, ChunkRequest, ChunkSink, EngineLoader, ModelInfo, RenderedChunk, VoiceEngine,
+    Capabilities, ChunkRequest, ChunkSink, EngineControls, EngineLoader, ModelInfo, RenderedChunk,
+    VoiceEngine,
 };
 use promptbook_engine::error::{EngineError, ModelError};
 
@@ -26,6 +28,8 @@ pub struct StandIn {
     pub decode_delay: Duration,
     /// What it says it can do (Scenema's unless a test gives others).
     pub capabilities: Capabilities,
+    /// The engine controls of every chunk it rendered.
+    pub heard: Arc<Mutex<Vec<EngineControls>>>,
 }
 
 impl StandIn {
@@ -36,6 +40,7 @@ impl StandIn {
             decode_delay,
             panics,
             capabilities: promptbook_engine::engines::scenema::capabilities(),
+            heard: Arc::default(),
         }
     }
 }
@@ -64,6 +69,7 @@ impl VoiceEngine for StandIn {
         sink: &mut dyn ChunkSink,
     ) -> Result<RenderedChunk, ModelError> {
         assert!(!self.panics, "stand-in model exploded");
+        self.heard.lock().unwrap().push(chunk.controls.clone());
         for step in 1..=8 {
             std::thread::sleep(self.step_delay);
             if let ControlFlow::Break(()) = sink.step(step, 8) {

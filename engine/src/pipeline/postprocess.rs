@@ -167,7 +167,11 @@ pub fn ensure_stereo(x: &AudioBuffer) -> AudioBuffer {
 
 /// Mono from stereo by averaging; any other channel count unchanged (`to_mono` quirk, kept).
 pub fn to_mono(x: &AudioBuffer) -> AudioBuffer {
-    if x.num_channels() == 2 { AudioBuffer::from_channels(x.sample_rate(), vec![x.to_mono()]) } else { x.clone() }
+    if x.num_channels() == 2 {
+        AudioBuffer::from_channels(x.sample_rate(), vec![x.to_mono()])
+    } else {
+        x.clone()
+    }
 }
 
 /// `max|x|` over the non-overlapping windows starting at `range(0, len - window, window)`.

@@ -73,7 +73,13 @@ pub struct RenderRequest {
 
 impl RenderRequest {
     /// A request with the default controls and the stages off (the engine alone).
-    pub fn engine_only(script: String, seed: i64, pace: f64, mode: RenderMode, estimator: EstimatorKind) -> Self {
+    pub fn engine_only(
+        script: String,
+        seed: i64,
+        pace: f64,
+        mode: RenderMode,
+        estimator: EstimatorKind,
+    ) -> Self {
         Self {
             script,
             seed,
@@ -306,7 +312,8 @@ fn render_attempt(
 ) -> Result<RenderedChunk, EngineError> {
     let mut sink =
         ChunkObserver { index: chunk.index, of: chunk.of, observer, _life: std::marker::PhantomData };
-    let rendered = engine.render_chunk(chunk, &mut sink).map_err(|e| EngineError::from_model(chunk.index, e))?;
+    let rendered =
+        engine.render_chunk(chunk, &mut sink).map_err(|e| EngineError::from_model(chunk.index, e))?;
     if !rendered.audio.is_finite() {
         return Err(EngineError::Model {
             chunk: chunk.index,
@@ -332,7 +339,8 @@ pub fn render(
     let max_pause_s = request.pace.min(3.0);
     let generate = request.mode == RenderMode::Generate;
 
-    let facts = RenderFacts { voice_design: !generate, has_reference: request.reference.is_some(), chunks: of };
+    let facts =
+        RenderFacts { voice_design: !generate, has_reference: request.reference.is_some(), chunks: of };
     let settings = request.stages.unwrap_or_default();
     let order = if request.stages.is_some() { caps.stages.as_slice() } else { &[] };
     let stage_plan = plan_stages(order, &settings, facts, &|s| stages.installed(s));
@@ -396,7 +404,8 @@ pub fn render(
             cancelled(observer(RenderProgress::Stage { stage: StageId::Validation, chunk: Some(index) }))?;
             let t = Instant::now();
             let heard = stages.transcriber().and_then(|whisper| {
-                let opts = TranscribeOptions { language: Some(planned.language.clone()), ..Default::default() };
+                let opts =
+                    TranscribeOptions { language: Some(planned.language.clone()), ..Default::default() };
                 whisper.transcribe(&rendered.audio, &opts).map_err(|e| e.to_string())
             });
             validation_s += t.elapsed().as_secs_f64();
@@ -468,7 +477,8 @@ pub fn render(
             RenderMode::Generate => postprocess::trim_silence(&audio, max_pause_s, -40.0),
             RenderMode::VoiceDesign => {
                 // Voice design separates the raw sample, before its trimming (§1.4).
-                let raw = separate_stage(stages, &stage_plan, &settings, &audio, observer, &mut stage_records)?;
+                let raw =
+                    separate_stage(stages, &stage_plan, &settings, &audio, observer, &mut stage_records)?;
                 postprocess::trim_silence(raw.as_ref().map_or(&*audio, |(a, _)| a), 0.5, -40.0)
             }
         };
@@ -517,7 +527,8 @@ pub fn render(
             let (shortened, cuts) =
                 postprocess::shorten_long_silence_mapped(&joined, max_pause_s, 0.6 * max_pause_s, -35.0);
             // The stems follow the take's cuts, so they stay aligned with it.
-            stems = stems.map(|s: Stems| Stems { dialogue: cuts.apply(&s.dialogue), sfx: cuts.apply(&s.sfx) });
+            stems =
+                stems.map(|s: Stems| Stems { dialogue: cuts.apply(&s.dialogue), sfx: cuts.apply(&s.sfx) });
             (shortened, cuts)
         }
         RenderMode::VoiceDesign => {
@@ -539,7 +550,8 @@ pub fn render(
                 seed: u64::try_from(planned.base_seed).unwrap_or(0),
             };
             cancelled(observer(RenderProgress::Stage { stage: StageId::Seedvc, chunk: None }))?;
-            let (record, converted) = convert_stage(stages, &audio, &target, &settings, request.reference.is_some());
+            let (record, converted) =
+                convert_stage(stages, &audio, &target, &settings, request.reference.is_some());
             stage_records.push(record);
             if let Some(converted) = converted {
                 let before = std::mem::replace(&mut audio, converted);
@@ -556,7 +568,10 @@ pub fn render(
     for (record, end) in records.iter_mut().zip(ends) {
         record.take_duration_s = end - record.start_s;
     }
-    stage_records.sort_by_key(|r| StageId::parse(&r.name).map_or(usize::MAX, |s| caps.stages.iter().position(|c| *c == s).unwrap_or(usize::MAX)));
+    stage_records.sort_by_key(|r| {
+        StageId::parse(&r.name)
+            .map_or(usize::MAX, |s| caps.stages.iter().position(|c| *c == s).unwrap_or(usize::MAX))
+    });
 
     let render_seconds = started.elapsed().as_secs_f64();
     let record = GenerationRecord {
@@ -613,7 +628,9 @@ pub fn run_separation(
     background_sfx: bool,
 ) -> (StageRecord, Option<Stems>) {
     let t = Instant::now();
-    let result = stages.separator().and_then(|s| s.separate(audio, |_, _| ControlFlow::Continue(())).map_err(|e| e.to_string()));
+    let result = stages
+        .separator()
+        .and_then(|s| s.separate(audio, |_, _| ControlFlow::Continue(())).map_err(|e| e.to_string()));
     stages.after_use(StageId::Separation);
     let (note, ran, stems) = match result {
         Ok(stems) => (

@@ -70,7 +70,9 @@ fn rule(stage: StageId, settings: &StageSettings, facts: RenderFacts) -> StageDe
     match stage {
         StageId::Validation if voice_design => Skip("voice design is never validated".into()),
         StageId::Validation if !settings.validate => Skip("Validate words is off".into()),
-        StageId::Validation => Run(format!("each chunk needs a word match of {:.2}", settings.min_match_ratio)),
+        StageId::Validation => {
+            Run(format!("each chunk needs a word match of {:.2}", settings.min_match_ratio))
+        }
         StageId::Separation if settings.background_sfx => {
             Skip("Background SFX is on: the take keeps the full mix".into())
         }

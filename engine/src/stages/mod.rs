@@ -64,7 +64,9 @@ impl StageId {
 
     /// The store keys of the model files this stage needs.
     pub fn files(self) -> Vec<String> {
-        use crate::store::{BIGVGAN_REPO, CAMPPLUS_REPO, Manifest, SEEDVC_REPO, SEPARATOR_REPO, WHISPER_REPO};
+        use crate::store::{
+            BIGVGAN_REPO, CAMPPLUS_REPO, Manifest, SEEDVC_REPO, SEPARATOR_REPO, WHISPER_REPO,
+        };
         let repos: &[&str] = match self {
             StageId::Validation => &[WHISPER_REPO],
             StageId::Separation => &[SEPARATOR_REPO],

@@ -185,14 +185,24 @@ impl Manifest {
     /// The files Promptbook renders with.
     pub fn builtin() -> Self {
         let repo = |id: &str, gated| RepoSpec { id: id.into(), revision: "main".into(), gated };
-        let file = |repo: &str, file: &str, size, need, role: &str| ManifestFile {
+        let file = |repo: &str, file: &str, size, need, role: &str| {
+            ManifestFile {
             repo: repo.into(),
             file: file.into(),
             size,
             sha256: None,
             need,
             role: role.into(),
-            licence: None,
+            licence: Some(
+                if repo == GEMMA_REPO {
+                    "Gemma Terms of Use (gated: accept them on the hub page before downloading)"
+                } else {
+                    "not recorded here: read the hub page of ScenemaAI/scenema-audio before use (weights derived \
+                     from Lightricks LTX-2)"
+                }
+                .into(),
+            ),
+        }
         };
         let mut files = vec![
             file(

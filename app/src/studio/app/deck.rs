@@ -141,7 +141,7 @@ impl StudioApp {
     fn take_row(&mut self, ui: &mut egui::Ui, index: usize, number: u32) {
         let Some(take) = self.takes.get(number) else { return };
         let (name, code, starred, duration, lufs) =
-            (take.name.clone(), take.code(), take.starred, take.audio.duration_s(), take.loudness_lufs);
+            (take.name.clone(), take.code(), take.starred, take.audio.duration_secs(), take.loudness_lufs);
         let seed = take.record.base_seed;
         let is_a = self.selected == Some(number);
         let is_b = self.compare == Some(number);
@@ -257,7 +257,7 @@ impl StudioApp {
                 RichText::new(format!(
                     "{:6.2} / {:.2} s",
                     self.runtime.transport.position_s(),
-                    self.runtime.transport.duration_s()
+                    self.runtime.transport.duration_secs()
                 ))
                 .monospace(),
             );
@@ -309,7 +309,7 @@ impl StudioApp {
             return;
         };
         let Some(take) = self.takes.get(number) else { return };
-        let total = take.audio.duration_s();
+        let total = take.audio.duration_secs();
         let mut view = self.view.unwrap_or((0.0, total.max(0.05)));
         if self.ui_state.follow_playhead
             && self.runtime.transport.is_playing()
@@ -322,7 +322,7 @@ impl StudioApp {
         let shown = TimelineView {
             pyramid: &take.pyramid,
             audio: Some(&take.audio),
-            sample_rate: take.audio.sample_rate,
+            sample_rate: take.audio.sample_rate(),
             boundaries: &boundaries,
             playhead_s: self.runtime.transport.position_s(),
             view,

@@ -6,10 +6,13 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use promptbook_engine::pipeline::model::ModelInfo;
+use std::sync::Arc;
+
+use promptbook_engine::audio::AudioBuffer;
+use promptbook_engine::engines::{self, Capabilities, EngineLoader, LoadOptions, ModelInfo};
 use promptbook_engine::pipeline::render::{RenderMode, RenderRequest};
-use promptbook_engine::pipeline::waveform::Waveform;
-use promptbook_engine::runtime::{EngineEvent, EngineHandle, ModelLoader, RequestId};
+use promptbook_engine::runtime::{EngineEvent, EngineHandle, RequestId};
+use promptbook_engine::stages::StageId;
 
 use super::{NO_MODEL_HELP, StudioApp};
 use crate::studio::model_download::{DownloadState, ModelDownload};
@@ -37,16 +40,36 @@ pub struct ModelSource {
     /// Which transformer the download fetches (INT8 by default).
     pub variant: promptbook_engine::store::Variant,
     pub models_dir: Option<PathBuf>,
-    pub device: promptbook_engine::pipeline::scenema::DeviceKind,
+    pub device: promptbook_engine::engines::DeviceKind,
+    /// The voice engine's id (`scenema`).
+    pub engine: String,
 }
 
 impl ModelSource {
-    fn loader(&self) -> Box<dyn ModelLoader> {
-        Box::new(promptbook_engine::pipeline::scenema::ScenemaLoader {
+    fn entry(&self) -> Option<engines::EngineEntry> {
+        engines::find(&self.engine).ok()
+    }
+
+    fn loader(&self) -> Option<Box<dyn EngineLoader>> {
+        let options = LoadOptions {
             models_dir: self.models_dir.clone(),
             device: self.device,
             store: Some(self.store.clone()),
-        })
+        };
+        self.entry().map(|e| (e.loader)(options))
+    }
+
+    /// The post stages whose files are all in the store.
+    fn installed_stages(&self) -> Vec<StageId> {
+        StageId::ALL
+            .into_iter()
+            .filter(|s| engines::file_states(&self.store, &s.files()).iter().all(|f| f.installed))
+            .collect()
+    }
+
+    /// Whether every file the engine loads is in the store.
+    fn installed(&self) -> bool {
+        self.entry().is_some_and(|e| e.file_states(&self.store).iter().all(|f| f.installed))
     }
 }
 
@@ -55,7 +78,7 @@ impl ModelSource {
 pub(super) struct EngineLink {
     pub(super) handle: Option<EngineHandle>,
     /// A loader waiting for the next frame, which starts the engine thread if it is not running yet.
-    pub(super) pending_loader: Option<Box<dyn ModelLoader>>,
+    pub(super) pending_loader: Option<Box<dyn EngineLoader>>,
     pub(super) load_id: Option<RequestId>,
     pub(super) model: ModelState,
     /// Where the model comes from, so the studio can download and load it.
@@ -64,6 +87,12 @@ pub(super) struct EngineLink {
     /// Finished renders being written and measured on worker threads.
     pub(super) finished: (Sender<FinishedTake>, Receiver<FinishedTake>),
     pub(super) finishing: usize,
+    /// What the engine can do: the loaded one's, else the chosen one's from the registry.
+    pub(super) capabilities: Capabilities,
+    /// The post stages whose models are loaded now.
+    pub(super) resident_stages: Vec<StageId>,
+    /// The post stages whose model files are in the store (looked up when the source is set or downloaded).
+    pub(super) installed_stages: Vec<StageId>,
 }
 
 impl Default for EngineLink {
@@ -77,6 +106,9 @@ impl Default for EngineLink {
             download: None,
             finished: channel(),
             finishing: 0,
+            capabilities: engines::scenema::capabilities(),
+            resident_stages: Vec::new(),
+            installed_stages: Vec::new(),
         }
     }
 }
@@ -90,15 +122,21 @@ pub(super) struct FinishedTake {
 
 impl StudioApp {
     /// Load a model on the engine thread (started on the next frame if it is not running yet).
-    pub fn load_model(&mut self, loader: Box<dyn ModelLoader>) {
+    pub fn load_model(&mut self, loader: Box<dyn EngineLoader>) {
         self.engine.pending_loader = Some(loader);
         self.engine.model = ModelState::Loading { message: "starting the engine".into(), fraction: 0.0 };
     }
 
     /// Load the model from `source` now if its files are there; otherwise offer to download it.
     pub fn with_model_source(mut self, source: ModelSource) -> Self {
-        if promptbook_engine::pipeline::scenema::ScenemaFiles::locate(&source.store).is_ok() {
-            self.load_model(source.loader());
+        if let Some(entry) = source.entry() {
+            self.engine.capabilities = (entry.capabilities)();
+        }
+        self.engine.installed_stages = source.installed_stages();
+        if source.installed()
+            && let Some(loader) = source.loader()
+        {
+            self.load_model(loader);
         }
         self.engine.source = Some(source);
         self
@@ -127,7 +165,9 @@ impl StudioApp {
                 self.engine.download = None;
                 self.status = "The model is downloaded; loading it".into();
                 if let Some(source) = &self.engine.source {
-                    let loader = source.loader();
+                    self.engine.installed_stages = source.installed_stages();
+                }
+                if let Some(loader) = self.engine.source.as_ref().and_then(ModelSource::loader) {
                     self.load_model(loader);
                 }
             }
@@ -145,6 +185,34 @@ impl StudioApp {
 
     pub fn model(&self) -> &ModelState {
         &self.engine.model
+    }
+
+    /// What the current engine can do (the inspector's controls come from this).
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.engine.capabilities
+    }
+
+    /// The inspector's engine controls that the current engine declares (others are left out).
+    pub fn engine_controls(&self) -> engines::EngineControls {
+        let caps = &self.engine.capabilities;
+        let c = &self.controls;
+        engines::EngineControls {
+            instruction: c.instruction.clone().filter(|t| caps.instruction.is_some() && !t.trim().is_empty()),
+            emotion_vector: if c.emotion_vector.len() == caps.emotion.vector.len() {
+                c.emotion_vector.clone()
+            } else {
+                Vec::new()
+            },
+            emotion_strength: c.emotion_strength.filter(|_| caps.emotion.strength),
+            target_duration_s: c
+                .target_duration_s
+                .filter(|_| matches!(caps.duration, engines::DurationControl::TargetSeconds { .. })),
+        }
+    }
+
+    /// The post stages whose models are loaded now.
+    pub fn resident_stages(&self) -> &[StageId] {
+        &self.engine.resident_stages
     }
 
     /// Queue a render of the current script (the inspector's "takes" count of them, with consecutive
@@ -172,6 +240,8 @@ impl StudioApp {
                 mode: self.settings.mode,
                 estimator: self.settings.estimator,
                 reference: self.reference.clone(),
+                stages: Some(self.settings.stage_settings()),
+                controls: self.engine_controls(),
             })
             .collect();
         let first = match self.submit(renders) {
@@ -203,14 +273,16 @@ impl StudioApp {
         let mut requests = Vec::with_capacity(renders.len());
         for pending in renders {
             let reference = self.reference_audio(&pending).map_err(|err| format!("{err:#}"))?;
-            let request = RenderRequest {
-                script: pending.script.clone(),
-                seed: pending.seed,
-                pace: pending.pace,
-                mode: pending.mode,
-                estimator: pending.estimator,
-                reference,
-            };
+            let mut request = RenderRequest::engine_only(
+                pending.script.clone(),
+                pending.seed,
+                pending.pace,
+                pending.mode,
+                pending.estimator,
+            );
+            request.reference = reference.map(Arc::new);
+            request.stages = pending.stages;
+            request.controls = pending.controls.clone();
             requests.push((request, pending));
         }
         let engine = self.engine.handle.as_mut().ok_or("the engine is not running")?;
@@ -224,7 +296,7 @@ impl StudioApp {
     }
 
     /// The reference voice a render asks for, read from the project's `refs/`.
-    pub(super) fn reference_audio(&self, render: &PendingRender) -> anyhow::Result<Option<Waveform>> {
+    pub(super) fn reference_audio(&self, render: &PendingRender) -> anyhow::Result<Option<AudioBuffer>> {
         if render.mode == RenderMode::VoiceDesign {
             return Ok(None);
         }
@@ -232,7 +304,7 @@ impl StudioApp {
         let path = project.refs_dir().join(name);
         let audio = promptbook_engine::audio::read_wav(&path)
             .with_context(|| format!("the reference voice {} cannot be read", path.display()))?;
-        Ok(Some(Waveform::new(audio.sample_rate(), audio.into_channels())))
+        Ok(Some(audio))
     }
 
     /// Load the last model again on the engine thread (after it was lost).
@@ -328,6 +400,10 @@ impl StudioApp {
             }
         }
         for event in events {
+            if let EngineEvent::Resident { stages, .. } = &event {
+                self.engine.resident_stages = stages.clone();
+                continue;
+            }
             if let EngineEvent::ModelLost { reason, .. } = &event {
                 let why = crate::messages::engine_error(reason);
                 self.status = format!("The model was unloaded: {why}");
@@ -339,7 +415,10 @@ impl StudioApp {
                     EngineEvent::LoadProgress { message, fraction, .. } => {
                         self.engine.model = ModelState::Loading { message, fraction };
                     }
-                    EngineEvent::Loaded { info, .. } => self.engine.model = ModelState::Loaded(info),
+                    EngineEvent::Loaded { info, capabilities, .. } => {
+                        self.engine.capabilities = *capabilities;
+                        self.engine.model = ModelState::Loaded(info);
+                    }
                     EngineEvent::Failed { error, .. } => {
                         self.engine.model = ModelState::Failed(crate::messages::engine_error(&error));
                     }

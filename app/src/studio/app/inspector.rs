@@ -1,6 +1,6 @@
-//! The inspector: render controls, seed and pace, takes per render, mode, the reference voice, the
-//! post-processing stages (shown disabled, with the reason, while their models are not in this build),
-//! and the compiled prompt.
+//! The inspector: render controls, seed and pace, takes per render, mode, the engine's own controls, the
+//! reference voice, the post stages and the compiled prompt. Everything engine-specific is drawn from the
+//! engine's capabilities (`promptbook_engine::engines::Capabilities`): no engine is named here.
 
 use egui::RichText;
 use promptbook_engine::check::EstimatorKind;
@@ -10,10 +10,8 @@ use promptbook_engine::plan::{PACE_RANGE, RANDOM_SEED, check_seed};
 use super::StudioApp;
 use crate::studio::settings::{MAX_TAKES_PER_RENDER, random_seed};
 
-const NO_WHISPER: &str =
-    "Whisper word checking is not in this build yet: renders are not validated or retried";
-const NO_SEEDVC: &str = "The SeedVC voice-identity pass is not in this build yet";
-const NO_SEPARATION: &str = "MelBandRoFormer separation is not in this build yet: every take keeps its full mix (background SFX included)";
+use promptbook_engine::engines::{DurationControl, InstructionKind, ReferenceNeed};
+use promptbook_engine::stages::StageId;
 
 impl StudioApp {
     pub(super) fn inspector(&mut self, ui: &mut egui::Ui) {
@@ -65,14 +63,18 @@ impl StudioApp {
                 .labelled_by(takes_label.id)
                 .on_hover_text("Renders queued per click, with seeds seed, seed+1, ...");
             ui.end_row();
-            ui.label("Mode");
-            ui.horizontal(|ui| {
-                ui.selectable_value(&mut self.settings.mode, RenderMode::Generate, "Generate")
-                    .on_hover_text("Render the whole script, chunk by chunk, with voice continuity");
-                ui.selectable_value(&mut self.settings.mode, RenderMode::VoiceDesign, "Voice design")
-                    .on_hover_text("One 15 s sample of the voice description, to audition a voice");
-            });
-            ui.end_row();
+            if self.engine.capabilities.voice_design {
+                ui.label("Mode");
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut self.settings.mode, RenderMode::Generate, "Generate")
+                        .on_hover_text("Render the whole script, chunk by chunk, with voice continuity");
+                    ui.selectable_value(&mut self.settings.mode, RenderMode::VoiceDesign, "Voice design")
+                        .on_hover_text("One 15 s sample of the voice description, to audition a voice");
+                });
+                ui.end_row();
+            } else if self.settings.mode == RenderMode::VoiceDesign {
+                self.settings.mode = RenderMode::Generate;
+            }
             let estimator_label = ui.label("Estimator");
             egui::ComboBox::from_id_salt("estimator")
                 .selected_text(match self.settings.estimator {
@@ -91,9 +93,12 @@ impl StudioApp {
                 .labelled_by(estimator_label.id);
             ui.end_row();
         });
+        self.engine_controls_section(ui);
         ui.separator();
-        self.reference_section(ui);
-        ui.separator();
+        if self.engine.capabilities.reference != ReferenceNeed::None {
+            self.reference_section(ui);
+            ui.separator();
+        }
         self.postprocessing_section(ui);
         ui.separator();
         self.compiled_prompt(ui);
@@ -156,28 +161,105 @@ impl StudioApp {
         };
     }
 
+    /// The controls the engine declares beyond the script: instruction, emotion, target length.
+    fn engine_controls_section(&mut self, ui: &mut egui::Ui) {
+        let caps = self.engine.capabilities.clone();
+        let has_duration = matches!(caps.duration, DurationControl::TargetSeconds { .. });
+        if caps.instruction.is_none() && !caps.emotion.any() && !has_duration {
+            return;
+        }
+        ui.separator();
+        ui.label(RichText::new(format!("{} controls", caps.name)).strong());
+        let controls = &mut self.controls;
+        egui::Grid::new("engine_controls_grid").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
+            if let Some(kind) = caps.instruction {
+                let (label, hint) = match kind {
+                    InstructionKind::VoiceDescription => {
+                        ("Voice description", "a warm, low voice, unhurried")
+                    }
+                    InstructionKind::EmotionText => ("Emotion", "whispered, close to tears"),
+                };
+                let label = ui.label(label);
+                let text = controls.instruction.get_or_insert_with(String::new);
+                ui.add(egui::TextEdit::singleline(text).hint_text(hint)).labelled_by(label.id);
+                ui.end_row();
+            }
+            if let DurationControl::TargetSeconds { min_s, max_s } = caps.duration {
+                let mut on = controls.target_duration_s.is_some();
+                ui.checkbox(&mut on, "Target length");
+                let mut seconds = controls.target_duration_s.unwrap_or((min_s + max_s) / 2.0);
+                ui.add_enabled(on, egui::Slider::new(&mut seconds, min_s..=max_s).suffix(" s"))
+                    .on_hover_text("The engine renders each chunk to this length");
+                controls.target_duration_s = on.then_some(seconds);
+                ui.end_row();
+            }
+            if !caps.emotion.vector.is_empty() {
+                controls.emotion_vector.resize(caps.emotion.vector.len(), 0.0);
+                for (axis, value) in caps.emotion.vector.iter().zip(controls.emotion_vector.iter_mut()) {
+                    let label = ui.label(axis);
+                    ui.add(egui::Slider::new(value, 0.0..=1.0)).labelled_by(label.id);
+                    ui.end_row();
+                }
+            }
+            if caps.emotion.strength {
+                let label = ui.label("Emotion strength");
+                let strength = controls.emotion_strength.get_or_insert(1.0);
+                ui.add(egui::Slider::new(strength, 0.0..=1.0)).labelled_by(label.id);
+                ui.end_row();
+            }
+        });
+    }
+
     fn postprocessing_section(&mut self, ui: &mut egui::Ui) {
         ui.label(RichText::new("After generation").strong());
+        let engine_name = self.engine.capabilities.name.clone();
+        let offered: Vec<StageId> = self.engine.capabilities.stages.clone();
+        let why_not = |stage: StageId| -> Option<String> {
+            if !offered.contains(&stage) {
+                return Some(format!("{engine_name} does not use the {} stage", stage.title()));
+            }
+            None
+        };
+        let installed = self.engine.installed_stages.clone();
+        let hint = |stage: StageId| {
+            if installed.contains(&stage) {
+                format!("{}: installed", stage.title())
+            } else {
+                format!(
+                    "{}: its model files are not installed, so renders skip it (Models > Download)",
+                    stage.title()
+                )
+            }
+        };
         egui::Grid::new("post_grid").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
-            ui.add_enabled(false, egui::Checkbox::new(&mut self.settings.validate, "Validate words"))
-                .on_disabled_hover_text(NO_WHISPER);
-            ui.add_enabled(
-                false,
+            let validation = why_not(StageId::Validation);
+            let on = validation.is_none();
+            let r = ui.add_enabled(on, egui::Checkbox::new(&mut self.settings.validate, "Validate words"));
+            stage_hover(r, validation.as_deref(), &hint(StageId::Validation));
+            let r = ui.add_enabled(
+                on && self.settings.validate,
                 egui::Slider::new(&mut self.settings.min_match_ratio, 0.0..=1.0).text("min match"),
-            )
-            .on_disabled_hover_text(NO_WHISPER);
+            );
+            stage_hover(r, validation.as_deref(), "The share of the words Whisper must hear; below it the chunk is rendered again (up to 4 attempts)");
             ui.end_row();
-            ui.add_enabled(false, egui::Checkbox::new(&mut self.settings.skip_vc, "Skip voice conversion"))
-                .on_disabled_hover_text(NO_SEEDVC);
+            let vc = why_not(StageId::Seedvc);
+            let on = vc.is_none();
+            let r = ui.add_enabled(on, egui::Checkbox::new(&mut self.settings.skip_vc, "Skip voice conversion"));
+            stage_hover(r, vc.as_deref(), &format!("{}. Skip VC also conditions every chunk on the reference's last 3 s", hint(StageId::Seedvc)));
             ui.label("");
             ui.end_row();
-            ui.add_enabled(false, egui::Slider::new(&mut self.settings.vc_steps, 10..=50).text("VC steps"))
-                .on_disabled_hover_text(NO_SEEDVC);
-            ui.add_enabled(false, egui::Slider::new(&mut self.settings.vc_cfg, 0.0..=1.0).text("VC cfg"))
-                .on_disabled_hover_text(NO_SEEDVC);
+            let vc_on = on && !self.settings.skip_vc;
+            let r = ui.add_enabled(vc_on, egui::Slider::new(&mut self.settings.vc_steps, 10..=50).text("VC steps"));
+            stage_hover(r, vc.as_deref(), "SeedVC diffusion steps (25 by default)");
+            let r = ui.add_enabled(vc_on, egui::Slider::new(&mut self.settings.vc_cfg, 0.0..=1.0).text("VC cfg"));
+            stage_hover(r, vc.as_deref(), "SeedVC classifier-free guidance (0.5 by default)");
             ui.end_row();
-            ui.add_enabled(false, egui::Checkbox::new(&mut self.settings.background_sfx, "Background SFX"))
-                .on_disabled_hover_text(NO_SEPARATION);
+            let sep = why_not(StageId::Separation);
+            let r = ui.add_enabled(
+                sep.is_none(),
+                egui::Checkbox::new(&mut self.settings.background_sfx, "Background SFX"),
+            );
+            stage_hover(r, sep.as_deref(), &format!("{}. On: the take keeps the full mix; off: the dialogue stem (both stems are kept)", hint(StageId::Separation)));
             ui.end_row();
         });
     }
@@ -196,6 +278,17 @@ impl StudioApp {
             None => {
                 ui.weak("Fix the errors to see the prompt the model will hear.");
             }
+        }
+    }
+}
+
+fn stage_hover(response: egui::Response, disabled: Option<&str>, hint: &str) {
+    match disabled {
+        Some(why) => {
+            response.on_disabled_hover_text(why);
+        }
+        None => {
+            response.on_hover_text(hint);
         }
     }
 }

@@ -77,7 +77,7 @@ impl StudioApp {
             self.runtime.transport.seek(0.0);
         }
         if end {
-            self.runtime.transport.seek(self.runtime.transport.duration_s());
+            self.runtime.transport.seek(self.runtime.transport.duration_secs());
         }
         if tab {
             self.toggle_ab();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use promptbook_engine::pipeline::waveform::Waveform;
+use promptbook_engine::audio::AudioBuffer;
 use promptbook_engine::runtime::RequestId;
 
 use super::{Side, StudioApp};
@@ -36,7 +36,7 @@ impl StudioApp {
     pub fn audition(&mut self, id: RequestId) -> bool {
         let Some(job) = self.queue.get(id) else { return false };
         let Some(first) = job.chunk_audio.first() else { return false };
-        let mut joined = Waveform::new(first.sample_rate, Vec::new());
+        let mut joined = AudioBuffer::from_channels(first.sample_rate(), Vec::new());
         for chunk in &job.chunk_audio {
             joined.append(chunk);
         }
@@ -80,7 +80,7 @@ impl StudioApp {
     /// Loop the selection, or the whole take when nothing is selected.
     pub fn set_looping(&mut self, looping: bool) {
         self.looping = looping;
-        let whole = (0.0, self.runtime.transport.duration_s());
+        let whole = (0.0, self.runtime.transport.duration_secs());
         self.runtime.transport.set_loop(looping.then(|| self.selection.unwrap_or(whole)));
     }
 

@@ -60,6 +60,8 @@ pub struct StudioApp {
     // The inspector reads these (and the settings and reference, which the project saves) straight off
     // the app, so they are not grouped.
     settings: RenderSettings,
+    /// The engine's own controls (target length, emotion, instruction), for engines that declare them.
+    controls: promptbook_engine::engines::EngineControls,
     /// The reference voice (a file in the project's `refs/`) for chunk 1.
     reference: Option<String>,
     /// The clips in the project's `refs/`, read when the project opens, a clip is saved or the list opens.
@@ -129,6 +131,7 @@ impl StudioApp {
         Self {
             linted: (script.clone(), settings),
             settings,
+            controls: Default::default(),
             reference: None,
             references: Vec::new(),
             project: None,

@@ -54,12 +54,21 @@ impl StudioApp {
                 ModelState::Loading { message, fraction } => {
                     ui.label(format!("Model: loading {:.0}% · {message}", fraction * 100.0))
                 }
-                ModelState::Loaded(info) => ui.label(format!(
-                    "Model: Scenema Audio · {} · {} · weights {:.1} GiB",
-                    info.device,
-                    info.dtype,
-                    info.weight_bytes as f64 / f64::from(1u32 << 30)
-                )),
+                ModelState::Loaded(info) => {
+                    let stages: String =
+                        self.engine.resident_stages.iter().map(|s| format!(" + {}", s.name())).collect();
+                    ui.label(format!(
+                        "Resident: {}{stages} · {} · {} · weights {:.1} GiB",
+                        self.engine.capabilities.name,
+                        info.device,
+                        info.dtype,
+                        info.weight_bytes as f64 / f64::from(1u32 << 30)
+                    ))
+                    .on_hover_text(
+                        "Loaded now: the voice engine and the post stages' models that stay resident between \
+                         uses (they are kept when the device has 40 GB or more, else loaded around each use)",
+                    )
+                }
                 ModelState::Failed(message) => {
                     ui.colored_label(theme::ERROR, format!("Model failed: {message}"))
                 }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use promptbook_engine::pipeline::render::Take;
 
 use super::{RECOVERY_DELAY, StudioApp, WELCOME_SCRIPT};
 use crate::recorder::{RecorderEvent, RecorderPanel};
@@ -288,7 +287,7 @@ impl StudioApp {
         let mut failed = Vec::new();
         for number in unstored {
             let Some(studio_take) = self.takes.get(number) else { continue };
-            let take = Take { audio: (*studio_take.audio).clone(), record: studio_take.record.clone() };
+            let take = studio_take.to_take();
             match project.write_new_take(number, &take) {
                 Ok(written) => {
                     if written != number {
@@ -324,9 +323,7 @@ impl StudioApp {
                 let project = Project::create(dir, &self.session.script, &state)?;
                 // In number order into an empty takes/, so every take keeps its number.
                 for take in self.takes.all() {
-                    let record = take.record.clone();
-                    let audio = (*take.audio).clone();
-                    let take_copy = promptbook_engine::pipeline::render::Take { audio, record };
+                    let take_copy = take.to_take();
                     let written = project.write_new_take(take.number, &take_copy)?;
                     anyhow::ensure!(
                         written == take.number,

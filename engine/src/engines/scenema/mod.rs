@@ -21,8 +21,8 @@ use promptbook_models::vocoder::{self, VocoderWithBwe};
 use promptbook_models::weights::Checkpoint;
 
 use super::{
-    Capabilities, ChunkRequest, ChunkSink, Continuity, DurationControl, EmotionControls,
-    EngineEntry, EngineLoader, LoadOptions, LoadReport, ModelFile, ModelInfo, ReferenceAudio, ReferenceNeed,
+    Capabilities, ChunkRequest, ChunkSink, Continuity, DurationControl, EmotionControls, EngineEntry,
+    EngineLoader, LoadOptions, LoadReport, ModelFile, ModelInfo, ReferenceAudio, ReferenceNeed,
     RenderedChunk, Streaming, VoiceEngine,
 };
 use crate::audio::AudioBuffer;
@@ -101,9 +101,10 @@ pub fn capabilities() -> Capabilities {
     Capabilities {
         id: "scenema".into(),
         name: "Scenema Audio".into(),
-        summary: "LTX-2.3's audio path: Gemma 3 → connector → 8-step distilled audio transformer → VAE → vocoder, \
+        summary:
+            "LTX-2.3's audio path: Gemma 3 → connector → 8-step distilled audio transformer → VAE → vocoder, \
                   48 kHz stereo; the voice, scene and directions come from the <speak> prompt"
-            .into(),
+                .into(),
         sample_rate: 48_000,
         channels: 2,
         reference: ReferenceNeed::OptionalAudio,
@@ -390,8 +391,12 @@ impl ScenemaModel {
     fn encode_reference(&mut self, audio: &AudioBuffer) -> Result<Latent, ModelError> {
         let channels =
             if audio.num_channels() > 2 { vec![audio.to_mono()] } else { audio.channels().to_vec() };
-        let latent =
-            self.encoder.encode_reference(&channels, audio.sample_rate(), MAX_REF_CAP_SECONDS, &self.device)?;
+        let latent = self.encoder.encode_reference(
+            &channels,
+            audio.sample_rate(),
+            MAX_REF_CAP_SECONDS,
+            &self.device,
+        )?;
         // Without an encoder file the encoder was read from the pipeline file.
         let weights = self.files.encoder.as_deref().unwrap_or(&self.files.pipeline);
         ensure_finite(&latent, "audio VAE encoder", &[weights])?;

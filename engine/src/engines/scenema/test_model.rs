@@ -36,7 +36,6 @@ pub const GEMMA_DIR: &str = "gemma-3-12b-it";
 /// The real Gemma download has five shards; the test model spreads its tensors over as many.
 const GEMMA_SHARDS: usize = 5;
 
-
 fn gemma_config() -> serde_json::Value {
     serde_json::json!({
         "architectures": ["Gemma3ForConditionalGeneration"],
@@ -52,7 +51,6 @@ fn gemma_config() -> serde_json::Value {
         "torch_dtype": "float32"
     })
 }
-
 
 /// What [`make_test_model`] wrote.
 #[derive(Debug, Clone)]
@@ -263,7 +261,12 @@ mod tests {
         assert_eq!(files.transformer, scenema.join(TRANSFORMER_FILES[0]));
         // The real loader dequantises it.
         let device = promptbook_models::candle::Device::Cpu;
-        promptbook_models::ltx::transformer::load(&[&files.transformer], DType::F32, &device).unwrap();
+        promptbook_models::ltx::transformer::load(
+            &[&files.transformer],
+            promptbook_models::candle::DType::F32,
+            &device,
+        )
+        .unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -18,8 +18,8 @@ use promptbook_models::dsp::SincResampler;
 use promptbook_models::mel_band_roformer::{self, CHUNK_SIZE, MelBandRoformer, chunked_inference};
 use promptbook_models::weights::Checkpoint;
 
-use crate::device::DeviceKind;
 use crate::audio::{AudioBuffer, AudioError};
+use crate::device::DeviceKind;
 use crate::store::{Store, StoreError};
 
 /// The checkpoint's file name, as the store knows it.

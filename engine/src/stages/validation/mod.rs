@@ -12,9 +12,9 @@
 
 pub mod align;
 pub mod fallback;
+pub mod test_model;
 pub mod tokenizer;
 pub mod transcribe;
-pub mod test_model;
 pub mod word_match;
 
 pub use align::{Alignment, fuzzy_match, needleman_wunsch, normalize_words};

@@ -180,8 +180,8 @@ mod tests {
     use super::*;
     use crate::audio::AudioBuffer;
     use crate::stages::validation::test_model::make_test_whisper;
-    use crate::store::{HubSettings, Manifest, Source, Store};
     use crate::stages::voice_conversion::{VoiceConversionFiles, VoiceConversionSettings, VoiceConverter};
+    use crate::store::{HubSettings, Manifest, Source, Store};
 
     fn tone(sr: u32, secs: f64, hz: f64) -> AudioBuffer {
         let n = (f64::from(sr) * secs) as usize;
