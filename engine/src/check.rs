@@ -7,11 +7,12 @@ use serde::Serialize;
 use std::collections::HashSet;
 
 pub use crate::plan::EstimatorKind;
+use crate::plan::lints::timing_warnings;
 use crate::plan::sentences::{SplitterMode, sentence_ranges, split_sentences};
 use crate::plan::{PlannedChunk, check_pace, check_seed, plan_compiled};
 use crate::prompt::Document;
 use crate::prompt::compiler::{Block, BlockKind, CompiledPrompt, blocks, compile_document};
-use crate::prompt::validate::{Diagnostic, ValidateOptions, check_reference, warnings};
+use crate::prompt::validate::{Diagnostic, check_reference, warnings};
 
 /// One chunk of [`CheckReport::plan`].
 pub type PlannedChunkReport = PlannedChunk;
@@ -79,8 +80,11 @@ pub fn check(src: &str, opts: &CheckOptions) -> CheckReport {
     let mut errors: Vec<Issue> = checked.errors.into_iter().map(Issue::from).collect();
     let mut warns: Vec<Issue> = Vec::new();
     if let Some(doc) = &checked.doc {
-        let validate = ValidateOptions { pace: opts.pace, estimator: opts.estimator };
-        warns.extend(warnings(doc, &validate).into_iter().map(Issue::from));
+        // The prompt's own warnings and the planner's timing lints, by position.
+        let mut found = warnings(doc);
+        found.extend(timing_warnings(doc, opts.pace, opts.estimator));
+        found.sort_by_key(|d| d.span.start);
+        warns.extend(found.into_iter().map(Issue::from));
     }
     let mut report = CheckReport {
         valid: false,

@@ -10,6 +10,9 @@ pub mod dsp;
 pub mod gemma;
 pub mod ltx;
 pub mod mel_band_roformer;
+// The parity runner (reference cases, the one tensor metric) is for tests, examples and tools only: it is
+// not in the production library. `--features parity` turns it on outside this crate's own unit tests.
+#[cfg(any(test, feature = "parity"))]
 pub mod parity;
 pub mod pth;
 pub mod seedvc;

@@ -45,7 +45,7 @@ if [ "$dry_run" = 1 ]; then
     device=cpu; bench_dtype=f32; dims=tiny
     python="${PYTHON:-/work/venv/bin/python}"
     [ -x "$python" ] || python=python3
-    (cd "$root" && cargo build -q -p promptbook-models --example bench_gpu --example parity) || exit 2
+    (cd "$root" && cargo build -q -p promptbook-models --features parity --example bench_gpu --example parity) || exit 2
     bin="${CARGO_TARGET_DIR:-$root/target}/debug/examples"
 else
     device=cuda; bench_dtype=bf16; dims=full

@@ -16,7 +16,7 @@ limit_mb="${LIMIT_MB:-60}"
 source "$here/.cuda/env.sh"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target-cuda}"
 
-(cd "$root" && cargo build --release --features cuda -p promptbook-models --example bench_gpu --example parity)
+(cd "$root" && cargo build --release --features cuda,parity -p promptbook-models --example bench_gpu --example parity)
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/wheels"
 # xz: the stripped binaries are ~60 MB each, mostly candle-kernels' PTX text, and shrink to ~6.5 MB.

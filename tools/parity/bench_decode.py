@@ -7,7 +7,7 @@
 1. Builds the real-width LTX-2.3 audio decoder and vocoder + BWE (spec §1.2 config) with seeded random weights,
    rounded to bf16 and saved with the real key names as `scenema-audio-pipeline-audio.safetensors`.
 2. Times ltx-core 1.0.0 `AudioDecoder` + `VocoderWithBWE` in f32 on the CPU (`torch.set_num_threads(threads)`).
-3. Runs `cargo run --release -p promptbook-models --example bench_decode -- OUT` (candle, f32, CPU) on the same
+3. Runs `cargo run --release -p promptbook-models --features parity --example bench_decode -- OUT` (candle, f32, CPU) on the same
    checkpoint and latent; it times the same work, checks its output against PyTorch's and prints its numbers.
 4. Prints one table with both.
 
@@ -79,8 +79,8 @@ def run_candle(args, *extra):
     """Run the candle example on the case in `args.out`; its `BENCH_JSON` line, or None."""
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     env.setdefault("CARGO_TARGET_DIR", str(ROOT / "target"))
-    cmd = ["cargo", "run", "--release", "-q", "-p", "promptbook-models", "--example", "bench_decode", "--",
-           str(args.out), *extra]
+    cmd = ["cargo", "run", "--release", "-q", "-p", "promptbook-models", "--features", "parity", "--example",
+           "bench_decode", "--", str(args.out), *extra]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)

@@ -1,7 +1,7 @@
 //! Syntax highlighting for `<speak>` scripts.
 //!
-//! A forgiving lexer of its own (not the engine's parser) so that half-typed, broken XML still colours
-//! sensibly while the director types.
+//! On the studio's forgiving lexer ([`super::xml_lexer`], not the engine's parser), so that half-typed,
+//! broken XML still colours sensibly while the director types.
 
 use std::ops::Range;
 
@@ -9,6 +9,7 @@ use egui::text::{LayoutJob, TextFormat};
 use egui::{FontId, Stroke};
 
 use super::theme;
+use super::xml_lexer::{self, TokenKind as Lexed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -28,90 +29,48 @@ pub enum TokenKind {
 
 /// Split `src` into coloured tokens that cover it exactly, in order.
 pub fn tokenize(src: &str) -> Vec<(Range<usize>, TokenKind)> {
-    let bytes = src.as_bytes();
-    let mut tokens = Vec::new();
+    let mut out = Vec::new();
+    // The open elements, to colour the text inside `<action>` and `<sound>`.
     let mut stack: Vec<&str> = Vec::new();
-    let mut i = 0;
-    let text_kind = |stack: &[&str]| match stack.last() {
-        Some(&"action") => TokenKind::Action,
-        Some(&"sound") => TokenKind::Sound,
-        _ => TokenKind::Text,
-    };
-    while i < bytes.len() {
-        if src[i..].starts_with("<!--") {
-            let end = src[i + 4..].find("-->").map_or(bytes.len(), |p| i + 4 + p + 3);
-            tokens.push((i..end, TokenKind::Comment));
-            i = end;
-        } else if bytes[i] == b'<' {
-            i = lex_tag(src, i, &mut tokens, &mut stack);
-        } else {
-            let end = src[i..].find('<').map_or(bytes.len(), |p| i + p);
-            tokens.push((i..end, text_kind(&stack)));
-            i = end;
-        }
+    // The tag being read: its name and whether it is an end tag.
+    let mut tag: Option<(&str, bool)> = None;
+    for token in xml_lexer::tokens(src) {
+        let text = &src[token.range.clone()];
+        let kind = match token.kind {
+            Lexed::Text => match stack.last() {
+                Some(&"action") => TokenKind::Action,
+                Some(&"sound") => TokenKind::Sound,
+                _ => TokenKind::Text,
+            },
+            Lexed::Other => TokenKind::Comment,
+            Lexed::Open => {
+                tag = Some(("", text == "</"));
+                TokenKind::Punctuation
+            }
+            Lexed::Name => {
+                if let Some((name, _)) = &mut tag {
+                    *name = text;
+                }
+                match text {
+                    "action" => TokenKind::Action,
+                    "sound" => TokenKind::Sound,
+                    _ => TokenKind::Tag,
+                }
+            }
+            Lexed::Close => {
+                if let Some((name, closing)) = tag.take() {
+                    update_stack(&mut stack, name, closing, text == "/>");
+                }
+                TokenKind::Punctuation
+            }
+            Lexed::Equals => TokenKind::Punctuation,
+            Lexed::Space => TokenKind::Text,
+            Lexed::Attribute => TokenKind::Attribute,
+            Lexed::Value => TokenKind::Value,
+        };
+        out.push((token.range, kind));
     }
-    tokens
-}
-
-fn lex_tag<'a>(
-    src: &'a str,
-    start: usize,
-    tokens: &mut Vec<(Range<usize>, TokenKind)>,
-    stack: &mut Vec<&'a str>,
-) -> usize {
-    let bytes = src.as_bytes();
-    let closing = bytes.get(start + 1) == Some(&b'/');
-    let mut i = start + if closing { 2 } else { 1 };
-    tokens.push((start..i, TokenKind::Punctuation));
-    let name_end = scan(bytes, i, |b| !b.is_ascii_whitespace() && !matches!(b, b'>' | b'/' | b'<'));
-    let name = &src[i..name_end];
-    let kind = match name {
-        "action" => TokenKind::Action,
-        "sound" => TokenKind::Sound,
-        _ => TokenKind::Tag,
-    };
-    if name_end > i {
-        tokens.push((i..name_end, kind));
-    }
-    i = name_end;
-    loop {
-        let ws_end = scan(bytes, i, |b| b.is_ascii_whitespace());
-        if ws_end > i {
-            tokens.push((i..ws_end, TokenKind::Text));
-            i = ws_end;
-        }
-        match bytes.get(i) {
-            None => return i,
-            Some(b'<') => return i, // unterminated tag: let the next one start
-            Some(b'>') => {
-                tokens.push((i..i + 1, TokenKind::Punctuation));
-                update_stack(stack, name, closing, false);
-                return i + 1;
-            }
-            Some(b'/') if bytes.get(i + 1) == Some(&b'>') => {
-                tokens.push((i..i + 2, TokenKind::Punctuation));
-                update_stack(stack, name, closing, true);
-                return i + 2;
-            }
-            Some(b'=') => {
-                tokens.push((i..i + 1, TokenKind::Punctuation));
-                i += 1;
-            }
-            Some(&q @ (b'"' | b'\'')) => {
-                let end = src[i + 1..].find(q as char).map_or(bytes.len(), |p| i + 1 + p + 1);
-                tokens.push((i..end, TokenKind::Value));
-                i = end;
-            }
-            Some(_) => {
-                let end =
-                    scan(bytes, i, |b| !b.is_ascii_whitespace() && !matches!(b, b'=' | b'>' | b'<' | b'"'))
-                        .max(i + 1);
-                let end = next_char_boundary(src, end);
-                tokens.push((i..end, TokenKind::Attribute));
-                i = end;
-            }
-        }
-    }
+    out
 }
 
 fn update_stack<'a>(stack: &mut Vec<&'a str>, name: &'a str, closing: bool, self_closing: bool) {
@@ -122,21 +81,6 @@ fn update_stack<'a>(stack: &mut Vec<&'a str>, name: &'a str, closing: bool, self
     } else if !self_closing {
         stack.push(name);
     }
-}
-
-fn scan(bytes: &[u8], from: usize, keep: impl Fn(u8) -> bool) -> usize {
-    let mut i = from;
-    while i < bytes.len() && keep(bytes[i]) {
-        i += 1;
-    }
-    i
-}
-
-fn next_char_boundary(src: &str, mut i: usize) -> usize {
-    while i < src.len() && !src.is_char_boundary(i) {
-        i += 1;
-    }
-    i
 }
 
 /// A squiggle to draw under a byte range.

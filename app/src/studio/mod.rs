@@ -21,6 +21,7 @@ pub mod settings;
 pub mod takes;
 pub mod theme;
 pub mod waveform_view;
+mod xml_lexer;
 
 pub use app::{
     ExportDialog, ExportTakes, ModelSource, ModelState, NO_MODEL_HELP, Side, StudioApp, WELCOME_SCRIPT,

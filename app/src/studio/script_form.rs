@@ -1,9 +1,9 @@
 //! The structured script form: the `<speak>` attributes as controls, kept in sync with the XML both
 //! ways, plus "insert action / sound at the caret".
 //!
-//! The form reads and writes only the first `<speak ...>` start tag, which it isolates with a small
-//! lexical scan and parses on its own, so a broken body (an unclosed `<action>` further down) never
-//! disables it. Edits rewrite that tag in place and leave every other byte of the script alone.
+//! The form reads and writes only the first `<speak ...>` start tag, which it isolates with the studio's
+//! forgiving lexer (`xml_lexer`) and parses on its own, so a broken body (an unclosed `<action>` further
+//! down) never disables it. Edits rewrite that tag in place and leave every other byte of the script alone.
 
 use std::ops::Range;
 
@@ -11,6 +11,8 @@ use egui::{RichText, TextEdit};
 use promptbook_engine::prompt::parse;
 use promptbook_engine::prompt::pystr::py_strip;
 use promptbook_engine::prompt::validate::{ALLOWED_ATTRIBUTES, GENDERS, KNOWN_LANGUAGES, SHOTS};
+
+use super::xml_lexer::{Markup, MarkupKind, markup};
 
 /// Attributes the form removes when they are set to an empty value.
 const OPTIONAL: [&str; 3] = ["scene", "shot", "language"];
@@ -148,9 +150,10 @@ pub fn set_attribute(script: &str, name: &str, value: &str) -> Result<String, St
 /// `<speak/>` is opened up to hold the cue.
 pub fn insert_cue(script: &str, caret_char_index: usize, cue: Cue) -> (String, Range<usize>) {
     let caret = script.char_indices().nth(caret_char_index).map_or(script.len(), |(i, _)| i);
-    let markup = scan(script);
-    let is_named = |m: &&Markup, kind: Kind, name: &str| m.kind == kind && &script[m.name.clone()] == name;
-    let speak = markup.iter().find(|m| is_named(m, Kind::Start, "speak") && m.closed);
+    let markup = markup(script);
+    let is_named =
+        |m: &&Markup, kind: MarkupKind, name: &str| m.kind == kind && &script[m.name.clone()] == name;
+    let speak = markup.iter().find(|m| is_named(m, MarkupKind::Start, "speak") && m.closed);
     let open = format!("<{}>", cue.tag());
     let close = format!("</{}>", cue.tag());
 
@@ -168,7 +171,7 @@ pub fn insert_cue(script: &str, caret_char_index: usize, cue: Cue) -> (String, R
     }
 
     let root_end = speak.and_then(|s| {
-        markup.iter().rfind(|m| m.range.start >= s.range.end && is_named(m, Kind::End, "speak"))
+        markup.iter().rfind(|m| m.range.start >= s.range.end && is_named(m, MarkupKind::End, "speak"))
     });
     let at = match (speak, root_end) {
         (Some(speak), _) if caret < speak.range.end => speak.range.end,
@@ -189,14 +192,16 @@ pub fn insert_cue(script: &str, caret_char_index: usize, cue: Cue) -> (String, R
 /// When byte `at` lies in the content of an `<action>` or `<sound>` element, the byte just after
 /// that element (for an unclosed one, where the next tag starts).
 fn cue_element_end(script: &str, markup: &[Markup], at: usize) -> Option<usize> {
-    let tags: Vec<&Markup> = markup.iter().filter(|m| m.kind != Kind::Other).collect();
+    let tags: Vec<&Markup> = markup.iter().filter(|m| m.kind != MarkupKind::Other).collect();
     tags.iter().enumerate().find_map(|(k, m)| {
         let name = &script[m.name.clone()];
-        if m.kind != Kind::Start || m.empty || !(name == "action" || name == "sound") {
+        if m.kind != MarkupKind::Start || m.empty || !(name == "action" || name == "sound") {
             return None;
         }
         let (content_end, after) = match tags.get(k + 1) {
-            Some(n) if n.kind == Kind::End && &script[n.name.clone()] == name => (n.range.start, n.range.end),
+            Some(n) if n.kind == MarkupKind::End && &script[n.name.clone()] == name => {
+                (n.range.start, n.range.end)
+            }
             Some(n) => (n.range.start, n.range.start),
             None => (script.len(), script.len()),
         };
@@ -341,117 +346,11 @@ fn choice_combo(
     choice
 }
 
-/// What a piece of markup is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// `<name ...>` or `<name .../>`.
-    Start,
-    /// `</name>`.
-    End,
-    /// A comment, CDATA section, processing instruction or declaration.
-    Other,
-}
-
-/// One piece of markup found by [`scan`].
-#[derive(Debug, Clone)]
-struct Markup {
-    kind: Kind,
-    /// From `<` to just after `>` (to the end of the script when unterminated).
-    range: Range<usize>,
-    /// The tag name (empty for [`Kind::Other`]).
-    name: Range<usize>,
-    /// A start tag ending in `/>`.
-    empty: bool,
-    /// Whether the closing `>` was found.
-    closed: bool,
-}
-
-/// A forgiving lexical scan for markup: no well-formedness checks, so it works on broken scripts.
-/// Quotes are honoured inside start tags (an attribute value may contain `>`).
-fn scan(src: &str) -> Vec<Markup> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(offset) = src[i..].find('<') {
-        let start = i + offset;
-        let rest = &src[start..];
-        let delimited = |open: usize, close: &str| match src[start + open..].find(close) {
-            Some(j) => (start + open + j + close.len(), true),
-            None => (src.len(), false),
-        };
-        let markup = if rest.starts_with("<!--") {
-            let (end, closed) = delimited(4, "-->");
-            Some(Markup { kind: Kind::Other, range: start..end, name: start..start, empty: false, closed })
-        } else if rest.starts_with("<![CDATA[") {
-            let (end, closed) = delimited(9, "]]>");
-            Some(Markup { kind: Kind::Other, range: start..end, name: start..start, empty: false, closed })
-        } else if rest.starts_with("<?") {
-            let (end, closed) = delimited(2, "?>");
-            Some(Markup { kind: Kind::Other, range: start..end, name: start..start, empty: false, closed })
-        } else if rest.starts_with("<!") {
-            let (end, closed) = delimited(2, ">");
-            Some(Markup { kind: Kind::Other, range: start..end, name: start..start, empty: false, closed })
-        } else if let Some(after) = rest.strip_prefix("</") {
-            let len = name_len(after);
-            (len > 0).then(|| {
-                let name = start + 2..start + 2 + len;
-                let (end, closed) = delimited(2 + len, ">");
-                Markup { kind: Kind::End, range: start..end, name, empty: false, closed }
-            })
-        } else {
-            let len = name_len(&rest[1..]);
-            (len > 0).then(|| {
-                let name = start + 1..start + 1 + len;
-                let (end, closed) = match start_tag_end(src, name.end) {
-                    Some(end) => (end, true),
-                    None => (src.len(), false),
-                };
-                let empty = closed && src[..end - 1].ends_with('/');
-                Markup { kind: Kind::Start, range: start..end, name, empty, closed }
-            })
-        };
-        match markup {
-            Some(m) => {
-                i = m.range.end;
-                out.push(m);
-            }
-            None => i = start + 1,
-        }
-    }
-    out
-}
-
-/// The byte after the `>` that ends a start tag whose name ends at `from`. Quotes are honoured;
-/// when a quote never closes, the first `>` ends the tag (the parser then says what is wrong).
-fn start_tag_end(src: &str, from: usize) -> Option<usize> {
-    let mut quote = None;
-    for (i, c) in src[from..].char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '>') => return Some(from + i + 1),
-            _ => {}
-        }
-    }
-    src[from..].find('>').map(|i| from + i + 1)
-}
-
-/// Byte length of the (loosely checked) XML name at the start of `s`.
-fn name_len(s: &str) -> usize {
-    let mut chars = s.char_indices();
-    match chars.next() {
-        Some((_, c)) if c.is_alphabetic() || c == '_' || c == ':' => {}
-        _ => return 0,
-    }
-    chars
-        .find(|&(_, c)| !(c.is_alphanumeric() || matches!(c, '-' | '.' | '_' | ':' | '\u{B7}')))
-        .map_or(s.len(), |(i, _)| i)
-}
-
 /// The first `<speak ...>` start tag.
 fn speak_tag(script: &str) -> Result<Markup, String> {
-    let tag = scan(script)
+    let tag = markup(script)
         .into_iter()
-        .find(|m| m.kind == Kind::Start && &script[m.name.clone()] == "speak")
+        .find(|m| m.kind == MarkupKind::Start && &script[m.name.clone()] == "speak")
         .ok_or_else(|| "No <speak> tag: start the script with <speak voice=\"…\" gender=\"…\">".to_owned())?;
     if !tag.closed {
         return Err("The <speak> tag is not closed with '>'".to_owned());
@@ -755,23 +654,5 @@ mod tests {
         // No <speak> at all: at the caret.
         assert_eq!(insert_marked("Hi", 1, Cue::Action), "H<action>[describe the action]</action>i");
         assert_eq!(insert_marked("", 5, Cue::Sound), "<sound>[describe the sound]</sound>");
-    }
-
-    #[test]
-    fn scan_finds_markup_in_broken_text() {
-        let s = "<a x='>'>t < b<!-- <c> --><![CDATA[<d>]]><?p <e>?></a><f";
-        let names: Vec<(Kind, &str, bool)> =
-            scan(s).iter().map(|m| (m.kind, &s[m.range.clone()], m.closed)).collect();
-        assert_eq!(
-            names,
-            [
-                (Kind::Start, "<a x='>'>", true),
-                (Kind::Other, "<!-- <c> -->", true),
-                (Kind::Other, "<![CDATA[<d>]]>", true),
-                (Kind::Other, "<?p <e>?>", true),
-                (Kind::End, "</a>", true),
-                (Kind::Start, "<f", false),
-            ]
-        );
     }
 }

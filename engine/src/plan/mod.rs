@@ -7,7 +7,10 @@
 //! indices drift when a text block lacks final punctuation (spec §2.5, ambiguity A12).
 
 pub mod estimator;
-pub mod sentences;
+pub(crate) mod lints;
+// The splitter is part of the prompt language (the reference compiler counts sentences too); the planner
+// keeps its old path.
+pub use crate::prompt::sentences;
 
 use rand::Rng as _;
 use serde::Serialize;

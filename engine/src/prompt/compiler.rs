@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::error::PromptError;
 use super::parser::{Document, Element, TextRun, parse};
 use super::pystr::{py_strip, py_strip_range};
+use super::sentences::{SplitterMode, sentence_ranges};
 use super::span::Span;
-use crate::plan::sentences::{SplitterMode, sentence_ranges};
 
 /// Scene used when the script has none.
 pub const DEFAULT_SCENE: &str = "a person speaking to camera";

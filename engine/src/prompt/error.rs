@@ -19,7 +19,7 @@ pub enum PromptError {
         /// 1-based column (in characters) of the first error.
         column: usize,
     },
-    /// `pace` must lie in [`crate::plan::PACE_RANGE`].
+    /// `pace` must lie in the planner's `PACE_RANGE` (0.5 to 3.0).
     #[error("pace must be from 0.5 to 3.0 (1.5 is the reference default), got {0}")]
     InvalidPace(f64),
     /// A seed is `-1` (random) or not negative.

@@ -17,6 +17,7 @@ pub mod compiler;
 mod error;
 pub mod parser;
 pub mod pystr;
+pub mod sentences;
 mod span;
 pub mod validate;
 
@@ -27,6 +28,4 @@ pub use compiler::{
 pub use error::PromptError;
 pub use parser::{Attribute, Document, Element, ParseError, TextRun, parse};
 pub use span::Span;
-pub use validate::{
-    Diagnostic, Severity, ValidateOptions, ValidationResult, validate, validate_reference, validate_with,
-};
+pub use validate::{Diagnostic, Severity, ValidationResult, validate, validate_reference};

@@ -2,18 +2,16 @@
 //! spec §3.1), plus our authoring warnings.
 //!
 //! Errors come first, in the reference's order. Warnings never make a script invalid; they follow,
-//! sorted by position.
+//! sorted by position. The warnings that need timing (a sentence too long for one chunk) are the
+//! planner's (`plan::lints`); `check::check` reports both.
 
 use std::ops::Range;
 
 use serde::Serialize;
 
-use super::parser::{Document, TextRun, parse};
+use super::parser::{Document, parse};
 use super::pystr::{py_strip, py_word_count};
 use super::span::{LineIndex, Span};
-use crate::plan::estimator::{DurationEstimator, EstimatorKind};
-use crate::plan::sentences::{SplitterMode, sentence_ranges};
-use crate::plan::{DEFAULT_PACE, MAX_CHUNK_DURATION_S, expand_sentence};
 
 /// Attributes `<speak>` accepts.
 pub const ALLOWED_ATTRIBUTES: [&str; 5] = ["voice", "scene", "language", "gender", "shot"];
@@ -57,7 +55,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    fn new(severity: Severity, message: impl Into<String>, span: &Span) -> Self {
+    pub(crate) fn new(severity: Severity, message: impl Into<String>, span: &Span) -> Self {
         Self {
             severity,
             message: message.into(),
@@ -83,32 +81,12 @@ pub struct ValidationResult {
     pub language: Option<String>,
 }
 
-/// Settings for the warnings that depend on timing.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ValidateOptions {
-    /// The duration multiplier the script will be planned with.
-    pub pace: f64,
-    /// The estimator (and sentence splitter) used to time sentences.
-    pub estimator: EstimatorKind,
-}
-
-impl Default for ValidateOptions {
-    fn default() -> Self {
-        Self { pace: DEFAULT_PACE, estimator: EstimatorKind::Default }
-    }
-}
-
-/// Validates a script: reference errors, then warnings, with default timing options.
+/// Validates a script: reference errors, then the warnings that need no timing.
 pub fn validate(src: &str) -> Vec<Diagnostic> {
-    validate_with(src, &ValidateOptions::default())
-}
-
-/// Validates a script with explicit timing options for the warnings.
-pub fn validate_with(src: &str, opts: &ValidateOptions) -> Vec<Diagnostic> {
     let checked = check_reference(src);
     let mut out = checked.errors;
     if let Some(doc) = &checked.doc {
-        out.extend(warnings(doc, opts));
+        out.extend(warnings(doc));
     }
     out
 }
@@ -202,7 +180,7 @@ pub(crate) fn check_reference(src: &str) -> Checked {
 }
 
 /// Our authoring warnings for a `<speak>` document.
-pub(crate) fn warnings(doc: &Document, opts: &ValidateOptions) -> Vec<Diagnostic> {
+pub(crate) fn warnings(doc: &Document) -> Vec<Diagnostic> {
     let root = &doc.root;
     let mut out = Vec::new();
     let warn = |message: String, span: &Span| Diagnostic::new(Severity::Warning, message, span);
@@ -254,46 +232,8 @@ pub(crate) fn warnings(doc: &Document, opts: &ValidateOptions) -> Vec<Diagnostic
             _ => {}
         }
     }
-    if opts.pace.is_finite() && opts.pace > 0.0 {
-        let estimator = opts.estimator.estimator(language);
-        let mode = opts.estimator.splitter();
-        let runs = std::iter::once(root.text.as_ref()).chain(root.children.iter().map(|c| c.tail.as_ref()));
-        for run in runs.flatten() {
-            long_sentences(run, estimator.as_ref(), mode, opts.pace, &mut out);
-        }
-    }
     out.sort_by_key(|d| d.span.start);
     out
-}
-
-/// Warns about sentences that cannot fit into one chunk even after splitting at commas.
-fn long_sentences(
-    run: &TextRun,
-    estimator: &dyn DurationEstimator,
-    mode: SplitterMode,
-    pace: f64,
-    out: &mut Vec<Diagnostic>,
-) {
-    for range in sentence_ranges(&run.text, mode) {
-        let sentence = &run.text[range.clone()];
-        if estimator.sentence_secs(sentence) * pace <= MAX_CHUNK_DURATION_S {
-            continue;
-        }
-        let longest = expand_sentence(sentence, pace, MAX_CHUNK_DURATION_S, estimator, mode)
-            .iter()
-            .map(|piece| estimator.sentence_secs(piece) * pace)
-            .fold(0.0, f64::max);
-        if longest > MAX_CHUNK_DURATION_S {
-            out.push(Diagnostic::new(
-                Severity::Warning,
-                format!(
-                    "This sentence needs about {longest:.1} s at pace {pace}, more than the {MAX_CHUNK_DURATION_S} s \
-                     one chunk can hold, so it will be rushed: break it up with a full stop"
-                ),
-                &run.span_of(range),
-            ));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -348,20 +288,5 @@ mod tests {
         assert!(w[3].starts_with("<sound> has no effect"));
         assert_eq!(w[4], "Empty <action> is ignored");
         assert!(messages(src, Severity::Error).is_empty());
-    }
-
-    #[test]
-    fn long_sentence_warning_has_a_source_span() {
-        let sentence = "word ".repeat(60);
-        let src = format!("<speak voice=\"V\" gender=\"male\">\n  Short. {}end.</speak>", sentence);
-        let d = validate_with(&src, &ValidateOptions { pace: 1.5, estimator: EstimatorKind::Reference });
-        assert_eq!(d.len(), 1, "{d:#?}");
-        assert!(d[0].message.starts_with("This sentence needs about"));
-        assert!(src[d[0].span.clone()].starts_with("word word"));
-        assert_eq!((d[0].line, d[0].column), (2, 10));
-        // Commas rescue it: the planner splits there.
-        let with_commas = "word word word word word word word word, ".repeat(8);
-        let src = format!("<speak voice=\"V\" gender=\"male\">{with_commas}end.</speak>");
-        assert!(validate(&src).is_empty());
     }
 }

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use crate::prompt::pystr::{is_py_space, py_strip_range};
+use super::pystr::{is_py_space, py_strip_range};
 
 /// Which sentence splitter the planner uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
