@@ -58,3 +58,17 @@ fn an_engine_with_duration_and_emotion_gets_those_controls_and_its_renders_carry
         assert_eq!(c.emotion_strength, Some(1.0));
     }
 }
+
+#[test]
+fn an_engine_without_post_stages_gets_their_controls_disabled() {
+    let mut caps = scenema::capabilities();
+    caps.name = "Bare".into();
+    caps.stages = Vec::new();
+    let mut model = StandIn::new(0.4, Duration::ZERO, Duration::ZERO, false);
+    model.capabilities = caps;
+    let mut h = loaded_with(VALID, model);
+    h.run();
+    for label in ["Validate words", "Skip voice conversion", "Background SFX"] {
+        assert!(h.get_by_label(label).accesskit_node().is_disabled(), "{label} must be disabled");
+    }
+}

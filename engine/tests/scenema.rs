@@ -64,3 +64,45 @@ fn cancel_mid_render_stops_within_one_step_with_the_real_model() {
     assert!(steps_after_cancel <= 1, "{steps_after_cancel} sampler steps ran after the cancel");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_stage_runs_again_on_existing_audio_without_rendering() {
+    use promptbook_engine::audio::AudioBuffer;
+    use promptbook_engine::runtime::StageJob;
+    use promptbook_engine::stages::StageId;
+    let dir = std::env::temp_dir().join(format!("pb-engine-rerun-{}", std::process::id()));
+    make_test_model(&dir, 6).unwrap();
+    let mut engine = EngineHandle::spawn(|| {}).unwrap();
+    let options = LoadOptions { models_dir: Some(dir.clone()), device: DeviceKind::Cpu, store: None };
+    engine.load(Box::new(ScenemaLoader { options })).unwrap();
+    loop {
+        match wait(&engine) {
+            EngineEvent::Loaded { .. } => break,
+            EngineEvent::Failed { error, .. } => panic!("load failed: {error}"),
+            _ => {}
+        }
+    }
+    let tone: Vec<f32> = (0..48_000).map(|i| 0.3 * (i as f32 * 0.03).sin()).collect();
+    let audio = std::sync::Arc::new(AudioBuffer::from_channels(48_000, vec![tone.clone(), tone]));
+    let id = engine.run_stage(StageJob::Separation { audio: audio.clone(), background_sfx: false }).unwrap();
+    let (record, take, stems) = loop {
+        match wait(&engine) {
+            EngineEvent::StageFinished { id: got, record, audio, stems } if got == id => break (record, audio, stems),
+            EngineEvent::Failed { error, .. } => panic!("the stage failed: {error}"),
+            _ => {}
+        }
+    };
+    assert_eq!(record.name, StageId::Separation.name());
+    assert!(record.ran, "{record:?}");
+    let stems = stems.expect("both stems");
+    let take = take.expect("the dialogue stem as the take's new audio");
+    assert_eq!(*take, stems.dialogue, "without Background SFX the take becomes the dialogue");
+    // The stems sum back to the input.
+    for (c, channel) in audio.channels().iter().enumerate() {
+        for (i, s) in channel.iter().enumerate() {
+            let sum = stems.dialogue.channels()[c][i] + stems.sfx.channels()[c][i];
+            assert!((sum - s).abs() < 1e-5, "channel {c} frame {i}: {sum} vs {s}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

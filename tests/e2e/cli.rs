@@ -172,3 +172,39 @@ fn pace_outside_0_5_to_3_0_exits_2_with_the_range_it_checks() {
         assert!(out.status.success(), "--pace {pace}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn engines_json_lists_scenema_with_its_capabilities_and_the_stages_with_their_install_state() {
+    let dir = promptbook_e2e::scratch_dir("cli", "engines");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let report = |models: &std::path::Path| -> serde_json::Value {
+        let out = run(&["engines", "--json", "--models-dir", models.to_str().expect("UTF-8")], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).expect("one JSON object")
+    };
+    let none = report(&empty);
+    let scenema = &none["engines"][0];
+    assert_eq!(scenema["id"], "scenema");
+    assert_eq!(scenema["sample_rate"], 48_000);
+    assert_eq!(scenema["reference"], "optional_audio");
+    assert_eq!(scenema["duration"]["kind"], "none");
+    assert_eq!(scenema["voice_design"], true);
+    assert_eq!(scenema["stages"], serde_json::json!(["validation", "separation", "seedvc"]));
+    assert_eq!(scenema["installed"], false);
+    assert!(scenema["files"].as_array().unwrap().iter().all(|f| f["licence"].is_string()), "{scenema:#}");
+    let stages: Vec<(&str, bool)> = none["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["installed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(stages, [("validation", false), ("separation", false), ("seedvc", false)]);
+
+    let models = dir.join("models");
+    let out = run(&["models", "make-test-model", models.to_str().expect("UTF-8"), "--seed", "1"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = report(&models);
+    assert_eq!(all["engines"][0]["installed"], true, "{all:#}");
+    assert!(all["stages"].as_array().unwrap().iter().all(|s| s["installed"] == true), "{all:#}");
+}

@@ -5,7 +5,7 @@
 //! so the playhead moves identically with a real device or with the null output.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use promptbook_engine::audio::AudioBuffer;
 
@@ -195,6 +195,48 @@ impl RodioOutput {
     }
 }
 
+/// A take (or part of it) as a rodio source, read from the shared buffer sample by sample.
+struct TakeSource {
+    audio: Arc<AudioBuffer>,
+    frame: usize,
+    channel: usize,
+    channels: rodio::ChannelCount,
+    rate: rodio::SampleRate,
+}
+
+impl Iterator for TakeSource {
+    type Item = f32;
+
+    fn next(&mut self) -> Option<f32> {
+        let channels = self.audio.channels();
+        let sample = *channels.get(self.channel)?.get(self.frame)?;
+        self.channel += 1;
+        if self.channel == channels.len() {
+            self.channel = 0;
+            self.frame += 1;
+        }
+        Some(sample)
+    }
+}
+
+impl rodio::Source for TakeSource {
+    fn current_span_len(&self) -> Option<usize> {
+        None
+    }
+
+    fn channels(&self) -> rodio::ChannelCount {
+        self.channels
+    }
+
+    fn sample_rate(&self) -> rodio::SampleRate {
+        self.rate
+    }
+
+    fn total_duration(&self) -> Option<Duration> {
+        None
+    }
+}
+
 impl AudioOutput for RodioOutput {
     fn start(&mut self, audio: Arc<AudioBuffer>, from_s: f64, gain_db: f64) -> Result<(), String> {
         let channels = u16::try_from(audio.num_channels())
@@ -203,11 +245,11 @@ impl AudioOutput for RodioOutput {
             .ok_or("a take without channels cannot play")?;
         let rate = std::num::NonZero::new(audio.sample_rate()).ok_or("a take without a sample rate")?;
         let start = ((from_s * f64::from(audio.sample_rate())) as usize).min(audio.frames());
-        let samples = audio.slice(start, audio.frames()).interleaved();
         let player = self.player()?;
         player.clear();
         player.set_volume(10f32.powf(gain_db as f32 / 20.0));
-        player.append(rodio::buffer::SamplesBuffer::new(channels, rate, samples));
+        // Read straight from the shared take: play, seek and A/B copy nothing.
+        player.append(TakeSource { audio, frame: start, channel: 0, channels, rate });
         player.play();
         Ok(())
     }
