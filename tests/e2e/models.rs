@@ -132,6 +132,7 @@ fn download_status_verify_path_and_inspect_against_a_local_hub() {
     assert!(text.contains("1 tensors; parameters: F32 2.8 k"), "{text}");
     assert!(text.contains("\"tag\": \"scenema-audio-vae-encoder.safetensors\""), "{text}");
     assert!(text.lines().any(|l| l.starts_with("block.weight") && l.ends_with("F32   [700, 4]")), "{text}");
+    assert!(text.contains("layout check: no transformer or text-connector keys in this file"), "{text}");
 
     // A flipped byte: verify names it, --delete-corrupt removes it, download fetches it again.
     let blob = std::fs::canonicalize(&path).unwrap();
@@ -212,6 +213,29 @@ fn models_dir_is_read_only_and_inspect_names_a_truncated_file() {
     let out = models(&home, ep, &["inspect", truncated.to_str().unwrap()], &[]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&home).ok();
+}
+
+#[test]
+fn inspect_checks_the_layout_of_a_transformer() {
+    let home = temp_dir("e2e-models-inspect-home");
+    let dir = temp_dir("e2e-models-inspect");
+    let dir_arg = dir.to_str().unwrap();
+    let ep = "http://127.0.0.1:9";
+    let out = models(&home, ep, &["make-test-model", dir_arg], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let transformer = dir.join("scenema-audio/scenema-audio-transformer.safetensors");
+    let out = models(&home, ep, &["inspect", transformer.to_str().unwrap()], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("layout check: transformer (audio path)"), "{text}");
+    assert!(text.contains("`velocity_model` stored as `velocity_model`"), "{text}");
+    assert!(text.contains(", 0 missing or mis-shaped"), "{text}");
+    let out = models(&home, ep, &["inspect", transformer.to_str().unwrap(), "--json"], &[]);
+    let json: Value = serde_json::from_str(&stdout(&out)).expect("inspect JSON");
+    let layout: Vec<&str> = json["layout"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(layout.first(), Some(&"layout check: transformer (audio path)"), "{layout:?}");
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&home).ok();
 }
