@@ -239,3 +239,23 @@ fn inspect_checks_the_layout_of_a_transformer() {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&home).ok();
 }
+
+#[test]
+fn the_log_file_never_holds_the_token() {
+    let hub = FakeHub::start(fake_repos());
+    let home = temp_dir("e2e-models-log-home");
+    let data = temp_dir("e2e-models-log-data");
+    let data_arg = data.to_str().unwrap();
+    // Everything logged, the token in the environment, and a download that sends it.
+    let env = [("HF_TOKEN", TOKEN), ("RUST_LOG", "trace"), ("XDG_DATA_HOME", data_arg)];
+    let out = models(&home, &hub.endpoint, &["download"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(hub.log().iter().any(|s| s.authorization.as_deref() == Some("Bearer hf_e2e_token")));
+    let log = std::fs::read_to_string(data.join("promptbook/promptbook.log")).expect("the log file");
+    assert!(log.contains("ureq"), "the HTTP client's records reach the file: {log}");
+    assert!(!log.contains(TOKEN), "the token is in the log: {log}");
+    assert!(!stderr(&out).contains(TOKEN));
+    assert!(!stdout(&out).contains(" TRACE ") && !stdout(&out).contains(" DEBUG "), "{}", stdout(&out));
+    std::fs::remove_dir_all(&data).ok();
+    std::fs::remove_dir_all(&home).ok();
+}
