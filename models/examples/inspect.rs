@@ -1,8 +1,8 @@
 //! Header dump: `cargo run -p promptbook-models --example inspect -- FILE.safetensors...`
 //!
 //! Prints keys, dtypes, shapes, the `config` metadata and a layout check of the audio modules against the
-//! file (the transformer and the text connector; `promptbook models inspect FILE` prints only the header
-//! part). Reads only the header.
+//! file (the transformer and the text connector; `promptbook models inspect FILE` prints the same check
+//! under its own header listing). Reads only the header.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

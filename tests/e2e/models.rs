@@ -132,6 +132,7 @@ fn download_status_verify_path_and_inspect_against_a_local_hub() {
     assert!(text.contains("1 tensors; parameters: F32 2.8 k"), "{text}");
     assert!(text.contains("\"tag\": \"scenema-audio-vae-encoder.safetensors\""), "{text}");
     assert!(text.lines().any(|l| l.starts_with("block.weight") && l.ends_with("F32   [700, 4]")), "{text}");
+    assert!(text.contains("layout check: no transformer or text-connector keys in this file"), "{text}");
 
     // A flipped byte: verify names it, --delete-corrupt removes it, download fetches it again.
     let blob = std::fs::canonicalize(&path).unwrap();
@@ -213,5 +214,48 @@ fn models_dir_is_read_only_and_inspect_names_a_truncated_file() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
     std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&home).ok();
+}
+
+#[test]
+fn inspect_checks_the_layout_of_a_transformer() {
+    let home = temp_dir("e2e-models-inspect-home");
+    let dir = temp_dir("e2e-models-inspect");
+    let dir_arg = dir.to_str().unwrap();
+    let ep = "http://127.0.0.1:9";
+    let out = models(&home, ep, &["make-test-model", dir_arg], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let transformer = dir.join("scenema-audio/scenema-audio-transformer.safetensors");
+    let out = models(&home, ep, &["inspect", transformer.to_str().unwrap()], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("layout check: transformer (audio path)"), "{text}");
+    assert!(text.contains("`velocity_model` stored as `velocity_model`"), "{text}");
+    assert!(text.contains(", 0 missing or mis-shaped"), "{text}");
+    let out = models(&home, ep, &["inspect", transformer.to_str().unwrap(), "--json"], &[]);
+    let json: Value = serde_json::from_str(&stdout(&out)).expect("inspect JSON");
+    let layout: Vec<&str> = json["layout"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(layout.first(), Some(&"layout check: transformer (audio path)"), "{layout:?}");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&home).ok();
+}
+
+#[test]
+fn the_log_file_never_holds_the_token() {
+    let hub = FakeHub::start(fake_repos());
+    let home = temp_dir("e2e-models-log-home");
+    let data = temp_dir("e2e-models-log-data");
+    let data_arg = data.to_str().unwrap();
+    // Everything logged, the token in the environment, and a download that sends it.
+    let env = [("HF_TOKEN", TOKEN), ("RUST_LOG", "trace"), ("XDG_DATA_HOME", data_arg)];
+    let out = models(&home, &hub.endpoint, &["download"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(hub.log().iter().any(|s| s.authorization.as_deref() == Some("Bearer hf_e2e_token")));
+    let log = std::fs::read_to_string(data.join("promptbook/promptbook.log")).expect("the log file");
+    assert!(log.contains("ureq"), "the HTTP client's records reach the file: {log}");
+    assert!(!log.contains(TOKEN), "the token is in the log: {log}");
+    assert!(!stderr(&out).contains(TOKEN));
+    assert!(!stdout(&out).contains(" TRACE ") && !stdout(&out).contains(" DEBUG "), "{}", stdout(&out));
+    std::fs::remove_dir_all(&data).ok();
     std::fs::remove_dir_all(&home).ok();
 }

@@ -60,7 +60,8 @@ pub enum ModelsAction {
         /// A manifest file, by name (`config.json`) or as `org/name/file`.
         file: Option<String>,
     },
-    /// Print a safetensors header: tensor names, dtypes, shapes and the `config` metadata.
+    /// Print a safetensors header (tensor names, dtypes, shapes, the `config` metadata) and the layout
+    /// check: which audio modules the file's keys and shapes satisfy.
     Inspect {
         /// A path, or a manifest file name.
         file: String,
@@ -434,6 +435,13 @@ fn inspect(store: &Store, file: &str, filter: Option<&str>, json: bool) -> anyho
     let width = inspection.tensors.iter().map(|(name, _, _)| name.len()).max().unwrap_or(0);
     for (name, dtype, shape) in &inspection.tensors {
         crate::outln!("{name:<width$}  {dtype:<5} {shape:?}");
+    }
+    crate::outln!();
+    if inspection.layout.is_empty() {
+        crate::outln!("layout check: no transformer or text-connector keys in this file");
+    }
+    for line in &inspection.layout {
+        crate::outln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

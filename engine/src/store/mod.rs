@@ -691,7 +691,7 @@ fn sleep_unless_cancelled(total: Duration, cancel: &CancelToken) -> Result<(), S
     Ok(())
 }
 
-/// A checkpoint's header, for `promptbook models inspect`.
+/// A checkpoint's header and layout check, for `promptbook models inspect`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Inspection {
     /// The file read.
@@ -704,6 +704,9 @@ pub struct Inspection {
     pub metadata: BTreeMap<String, String>,
     /// The `config` metadata, parsed.
     pub config: Option<serde_json::Value>,
+    /// Which audio modules the file's keys and shapes satisfy, one line each (empty when it holds
+    /// none of them); see `promptbook_models::ltx::inspect::Inspection::layout`.
+    pub layout: Vec<String>,
 }
 
 impl Inspection {
@@ -717,16 +720,20 @@ impl Inspection {
     }
 }
 
-/// Read a safetensors header (keys, dtypes, shapes, `config`); truncated files are named as such.
+/// Read a safetensors header (keys, dtypes, shapes, `config`) with the models' layout check; truncated
+/// files are named as such.
 pub fn inspect(path: &Path) -> Result<Inspection, StoreError> {
-    let header =
-        promptbook_models::weights::read_header(path).map_err(|e| StoreError::Header(e.to_string()))?;
-    let config = header.config().map_err(|e| StoreError::Header(format!("{}: {e}", path.display())))?;
+    let read = promptbook_models::ltx::inspect::read(path).map_err(|e| StoreError::Header(e.to_string()))?;
     let file_bytes = std::fs::metadata(path).map_err(|e| StoreError::io("cannot read", path, e))?.len();
-    let tensors = header.tensors.into_iter().map(|(name, info)| (name, info.dtype, info.shape)).collect();
-    let mut metadata = header.metadata;
-    metadata.remove("config");
-    Ok(Inspection { path: path.to_path_buf(), file_bytes, tensors, metadata, config })
+    let tensors = read.tensors.into_iter().map(|(name, info)| (name, info.dtype, info.shape)).collect();
+    Ok(Inspection {
+        path: path.to_path_buf(),
+        file_bytes,
+        tensors,
+        metadata: read.metadata,
+        config: read.config,
+        layout: read.layout,
+    })
 }
 
 #[cfg(test)]

@@ -19,32 +19,55 @@ use super::keys::{self, KeyPrefix};
 use super::transformer::X0Model;
 use crate::weights::{Header, INT8_SUFFIX, SCALE_SUFFIX, TensorInfo, read_header};
 
-/// Everything `promptbook models inspect FILE` prints.
+/// A checkpoint's header with the layout check, as [`read`] finds it.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// Name → dtype, shape and data offsets, sorted by name.
+    pub tensors: BTreeMap<String, TensorInfo>,
+    /// `__metadata__` strings other than `config`.
+    pub metadata: BTreeMap<String, String>,
+    /// The `config` metadata, parsed.
+    pub config: Option<serde_json::Value>,
+    /// The layout check, one line each: which audio modules (the transformer's audio path, the text
+    /// connector) the file's keys and shapes satisfy, what is missing or mis-shaped, and the key
+    /// patterns nothing here loads. Empty when the file holds neither module.
+    pub layout: Vec<String>,
+}
+
+/// Read a safetensors header (keys, dtypes, shapes, `config`) and check the audio modules' layout
+/// against it. Reads only the header; a truncated file is named as such.
+pub fn read(path: &Path) -> Result<Inspection> {
+    let header = Arc::new(read_header(path)?);
+    let config = header.config()?;
+    let layout = layout_check(&header, config.as_ref())?;
+    // The probes are gone by now, so this does not copy.
+    let Header { tensors, mut metadata } = Arc::try_unwrap(header).unwrap_or_else(|h| (*h).clone());
+    metadata.remove("config");
+    Ok(Inspection { tensors, metadata, config, layout })
+}
+
+/// Everything the `inspect` example prints.
 pub fn inspect(path: &Path) -> Result<String> {
-    let header = read_header(path)?;
+    let inspection = read(path)?;
     let mut out = String::new();
     let w = &mut out;
     let fmt_err = |e: std::fmt::Error| candle_core::Error::Msg(e.to_string());
     writeln!(w, "file: {}", path.display()).map_err(fmt_err)?;
     let mut by_dtype: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for info in header.tensors.values() {
+    for info in inspection.tensors.values() {
         let entry = by_dtype.entry(info.dtype.as_str()).or_default();
         entry.0 += 1;
         entry.1 += info.data_offsets.1 - info.data_offsets.0;
     }
     let summary: Vec<String> =
         by_dtype.iter().map(|(d, (n, bytes))| format!("{n} {d} ({:.1} MB)", *bytes as f64 / 1e6)).collect();
-    writeln!(w, "tensors: {} ({})", header.tensors.len(), summary.join(", ")).map_err(fmt_err)?;
+    writeln!(w, "tensors: {} ({})", inspection.tensors.len(), summary.join(", ")).map_err(fmt_err)?;
 
     writeln!(w, "\nmetadata:").map_err(fmt_err)?;
-    for (key, value) in &header.metadata {
-        if key == "config" {
-            continue;
-        }
+    for (key, value) in &inspection.metadata {
         writeln!(w, "  {key}: {value}").map_err(fmt_err)?;
     }
-    let config = header.config()?;
-    match &config {
+    match &inspection.config {
         Some(config) => {
             let pretty =
                 serde_json::to_string_pretty(config).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
@@ -54,29 +77,39 @@ pub fn inspect(path: &Path) -> Result<String> {
     }
 
     writeln!(w, "\nkeys:").map_err(fmt_err)?;
-    for (name, info) in &header.tensors {
+    for (name, info) in &inspection.tensors {
         writeln!(w, "  {name}  {}  {:?}", info.dtype, info.shape).map_err(fmt_err)?;
     }
+    if !inspection.layout.is_empty() {
+        writeln!(w).map_err(fmt_err)?;
+    }
+    for line in &inspection.layout {
+        writeln!(w, "{line}").map_err(fmt_err)?;
+    }
+    Ok(out)
+}
 
-    let header = Arc::new(header);
+/// The layout check's lines (see [`Inspection::layout`]).
+fn layout_check(header: &Arc<Header>, config: Option<&serde_json::Value>) -> Result<Vec<String>> {
+    let mut out = String::new();
+    let w = &mut out;
+    let fmt_err = |e: std::fmt::Error| candle_core::Error::Msg(e.to_string());
     let probe =
         || VarBuilder::from_backend(Box::new(HeaderBackend::new(header.clone())), DType::F32, Device::Cpu);
     let mut used = Vec::new();
     if keys::TRANSFORMER.iter().any(|e| keys::resolve(&probe(), e).is_some()) {
         let report = config
-            .as_ref()
             .ok_or_else(|| candle_core::Error::Msg("no `config` metadata".into()))
             .and_then(TransformerConfig::from_json)
-            .map(|cfg| check_layout(&header, keys::TRANSFORMER, |vb| X0Model::new(&cfg, vb).map(|_| ())));
+            .map(|cfg| check_layout(header, keys::TRANSFORMER, |vb| X0Model::new(&cfg, vb).map(|_| ())));
         section(w, "transformer (audio path)", keys::TRANSFORMER, &probe(), report, &mut used)?;
     }
     if keys::PIPELINE.iter().any(|e| keys::resolve(&probe(), e).is_some()) {
         let report = config
-            .as_ref()
             .ok_or_else(|| candle_core::Error::Msg("no `config` metadata".into()))
             .and_then(ConnectorConfig::from_json)
             .map(|cfg| {
-                check_layout(&header, keys::PIPELINE, |vb| {
+                check_layout(header, keys::PIPELINE, |vb| {
                     AudioEmbeddingsProcessor::new(&cfg, GEMMA_HIDDEN_SIZE, GEMMA_NUM_LEVELS, vb).map(|_| ())
                 })
             });
@@ -104,7 +137,8 @@ pub fn inspect(path: &Path) -> Result<String> {
             writeln!(w, "  {pattern}  x{count}").map_err(fmt_err)?;
         }
     }
-    Ok(out)
+    // Each section starts with a blank line, the first one too.
+    Ok(out.lines().skip_while(|l| l.is_empty()).map(str::to_owned).collect())
 }
 
 /// One requested tensor checked against the header.
