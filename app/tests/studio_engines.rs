@@ -7,7 +7,7 @@ mod studio_support;
 
 use std::time::Duration;
 
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
 use promptbook_engine::engines::{DurationControl, scenema};
 use studio_support::*;

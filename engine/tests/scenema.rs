@@ -87,7 +87,9 @@ fn a_stage_runs_again_on_existing_audio_without_rendering() {
     let id = engine.run_stage(StageJob::Separation { audio: audio.clone(), background_sfx: false }).unwrap();
     let (record, take, stems) = loop {
         match wait(&engine) {
-            EngineEvent::StageFinished { id: got, record, audio, stems } if got == id => break (record, audio, stems),
+            EngineEvent::StageFinished { id: got, record, audio, stems } if got == id => {
+                break (record, audio, stems);
+            }
             EngineEvent::Failed { error, .. } => panic!("the stage failed: {error}"),
             _ => {}
         }
