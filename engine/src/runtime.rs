@@ -22,9 +22,10 @@ use std::time::Duration;
 use crate::audio::AudioBuffer;
 use crate::engines::{Capabilities, EngineLoader, ModelInfo, VoiceEngine};
 use crate::error::EngineError;
-use crate::pipeline::render::{RenderProgress, RenderRequest, Take, convert_stage, render, run_separation};
+use crate::pipeline::render::{
+    RenderProgress, RenderRequest, Take, convert_stage, render, run_separation, validate_stage,
+};
 use crate::stages::separation::Stems;
-use crate::stages::validation::{TranscribeOptions, word_match};
 use crate::stages::voice_conversion::VoiceConversionSettings;
 use crate::stages::{StageId, StageModels, StageRecord};
 
@@ -408,32 +409,7 @@ impl Engine {
                 (record, converted.map(Arc::new), None)
             }
             StageJob::Validation { audio, text, language, min_match_ratio } => {
-                let t = std::time::Instant::now();
-                let heard = self.stages.transcriber().and_then(|whisper| {
-                    let opts = TranscribeOptions { language: language.clone(), ..Default::default() };
-                    whisper.transcribe(&audio, &opts).map_err(|e| e.to_string())
-                });
-                self.stages.after_use(StageId::Validation);
-                let record = match heard {
-                    Ok(transcript) => {
-                        let score = word_match(&text, &transcript.text, min_match_ratio);
-                        StageRecord {
-                            name: stage.name().into(),
-                            ran: true,
-                            note: format!(
-                                "{} with a word match of {:.2} (min {min_match_ratio:.2}); heard: {}",
-                                if score.passed { "passed" } else { "failed" },
-                                score.ratio,
-                                transcript.text
-                            ),
-                            params: serde_json::json!({ "min_match_ratio": min_match_ratio, "language": language }),
-                            seconds: t.elapsed().as_secs_f64(),
-                            files: stage.files(),
-                        }
-                    }
-                    Err(e) => StageRecord::skipped(stage, format!("Whisper could not run: {e}")),
-                };
-                (record, None, None)
+                (validate_stage(&mut self.stages, &audio, &text, language, min_match_ratio), None, None)
             }
         };
         self.emit(EngineEvent::StageFinished { id, record, audio, stems });

@@ -106,5 +106,25 @@ fn a_stage_runs_again_on_existing_audio_without_rendering() {
             assert!((sum - s).abs() < 1e-5, "channel {c} frame {i}: {sum} vs {s}");
         }
     }
+    // Validation on its own: Whisper hears the audio and the record says how it scored.
+    let job = StageJob::Validation {
+        audio: audio.clone(),
+        text: "Hello there".into(),
+        language: Some("en".into()),
+        min_match_ratio: 0.9,
+    };
+    let id = engine.run_stage(job).unwrap();
+    let record = loop {
+        match wait(&engine) {
+            EngineEvent::StageFinished { id: got, record, audio, stems } if got == id => {
+                assert!(audio.is_none() && stems.is_none(), "validation makes no audio");
+                break record;
+            }
+            EngineEvent::Failed { error, .. } => panic!("the stage failed: {error}"),
+            _ => {}
+        }
+    };
+    assert_eq!(record.name, StageId::Validation.name());
+    assert!(record.ran && record.note.contains("word match"), "{record:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -403,14 +403,10 @@ pub fn render(
             }
             cancelled(observer(RenderProgress::Stage { stage: StageId::Validation, chunk: Some(index) }))?;
             let t = Instant::now();
-            let heard = stages.transcriber().and_then(|whisper| {
-                let opts =
-                    TranscribeOptions { language: Some(planned.language.clone()), ..Default::default() };
-                whisper.transcribe(&rendered.audio, &opts).map_err(|e| e.to_string())
-            });
+            let heard = transcribe(stages, &rendered.audio, Some(planned.language.clone()));
             validation_s += t.elapsed().as_secs_f64();
             // A transcription that fails scores 0, as the server's swallowed exception does (§1.8 #5).
-            let transcript = heard.map(|t| t.text).unwrap_or_default();
+            let transcript = heard.unwrap_or_default();
             let score = word_match(text, &transcript, settings.min_match_ratio);
             attempt_records.push(AttemptRecord {
                 seed: attempt_seed,
@@ -597,6 +593,49 @@ pub fn render(
         real_time_factor: if render_seconds > 0.0 { audio.duration_secs() / render_seconds } else { 0.0 },
     };
     Ok(Take { audio: Arc::new(audio), versions, stems, record })
+}
+
+/// What Whisper hears in `audio` (the faster-whisper settings of the reference, §3.2).
+fn transcribe(
+    stages: &mut StageModels,
+    audio: &AudioBuffer,
+    language: Option<String>,
+) -> Result<String, String> {
+    let whisper = stages.transcriber()?;
+    let opts = TranscribeOptions { language, ..Default::default() };
+    whisper.transcribe(audio, &opts).map(|t| t.text).map_err(|e| e.to_string())
+}
+
+/// Validation on its own, on a finished take: does it say `text`?
+pub fn validate_stage(
+    stages: &mut StageModels,
+    audio: &AudioBuffer,
+    text: &str,
+    language: Option<String>,
+    min_match_ratio: f64,
+) -> StageRecord {
+    let stage = StageId::Validation;
+    let t = Instant::now();
+    let heard = transcribe(stages, audio, language.clone());
+    stages.after_use(stage);
+    match heard {
+        Ok(transcript) => {
+            let score = word_match(text, &transcript, min_match_ratio);
+            StageRecord {
+                name: stage.name().into(),
+                ran: true,
+                note: format!(
+                    "{} with a word match of {:.2} (min {min_match_ratio:.2}); heard: {transcript}",
+                    if score.passed { "passed" } else { "failed" },
+                    score.ratio,
+                ),
+                params: serde_json::json!({ "min_match_ratio": min_match_ratio, "language": language }),
+                seconds: t.elapsed().as_secs_f64(),
+                files: stage.files(),
+            }
+        }
+        Err(e) => StageRecord::skipped(stage, format!("Whisper could not run: {e}")),
+    }
 }
 
 /// Run separation if planned: `Some((the take's new audio, the stems))`; a failure is recorded and leaves
