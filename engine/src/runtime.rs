@@ -398,9 +398,10 @@ impl Engine {
         let (record, audio, stems) = match job {
             StageJob::Separation { audio, background_sfx } => {
                 let (record, stems) = run_separation(&mut self.stages, &audio, background_sfx);
+                // With Background SFX the take keeps the audio it had (shared, not copied).
                 let take = stems
                     .as_ref()
-                    .map(|s| Arc::new(if background_sfx { (*audio).clone() } else { s.dialogue.clone() }));
+                    .map(|s| if background_sfx { audio.clone() } else { Arc::new(s.dialogue.clone()) });
                 (record, take, stems)
             }
             StageJob::VoiceConversion { audio, target, settings, target_is_reference } => {

@@ -90,12 +90,13 @@ impl StageArgs {
             "--min-match {} is out of range (0–1)",
             self.min_match
         );
-        anyhow::ensure!((0.0..=1.0).contains(&self.vc_cfg), "--vc-cfg {} is out of range (0–1)", self.vc_cfg);
-        anyhow::ensure!(
-            (1..=200).contains(&self.vc_steps),
-            "--vc-steps {} is out of range (1–200)",
-            self.vc_steps
-        );
+        // The ranges `convert-voice` and the stage itself accept.
+        promptbook_engine::stages::voice_conversion::VoiceConversionSettings {
+            steps: self.vc_steps,
+            cfg_rate: self.vc_cfg,
+            seed: 0,
+        }
+        .check()?;
         if self.no_stages {
             return Ok(None);
         }
@@ -275,7 +276,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     );
     for (path, audio) in extra_files(&args.output, &take) {
         super::outputs::check_outputs(&[&path], &inputs)?;
-        promptbook_engine::audio::write_wav(&path, &audio, format)?;
+        promptbook_engine::audio::write_wav(&path, audio, format)?;
         println!("kept: {}", path.display());
     }
     for stage in record.stages.iter().filter(|s| s.ran) {
@@ -287,13 +288,16 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
 
 /// The take's earlier versions (`OUT.raw.wav`, `OUT.separated.wav`) and stems (`OUT.dialogue.wav`,
 /// `OUT.sfx.wav`), named beside OUT.
-fn extra_files(output: &Path, take: &promptbook_engine::pipeline::Take) -> Vec<(PathBuf, Arc<AudioBuffer>)> {
+fn extra_files<'a>(
+    output: &Path,
+    take: &'a promptbook_engine::pipeline::Take,
+) -> Vec<(PathBuf, &'a AudioBuffer)> {
     let beside = |what: &str| output.with_extension(format!("{what}.wav"));
-    let mut files: Vec<(PathBuf, Arc<AudioBuffer>)> =
-        take.versions.iter().map(|(version, audio)| (beside(version.name()), audio.clone())).collect();
+    let mut files: Vec<(PathBuf, &AudioBuffer)> =
+        take.versions.iter().map(|(version, audio)| (beside(version.name()), &**audio)).collect();
     if let Some(stems) = &take.stems {
-        files.push((beside("dialogue"), Arc::new(stems.dialogue.clone())));
-        files.push((beside("sfx"), Arc::new(stems.sfx.clone())));
+        files.push((beside("dialogue"), &stems.dialogue));
+        files.push((beside("sfx"), &stems.sfx));
     }
     files
 }

@@ -23,7 +23,7 @@ pub struct StudioTake {
     /// The audio before the stages that changed it ("before VC"), oldest first.
     pub versions: Vec<(TakeVersion, Arc<AudioBuffer>)>,
     /// Dialogue and SFX stems, when separation ran.
-    pub stems: Option<Stems>,
+    pub stems: Option<Arc<Stems>>,
     pub record: GenerationRecord,
     pub pyramid: PeakPyramid,
     /// BS.1770 integrated loudness; `None` for silence or takes shorter than one gate.

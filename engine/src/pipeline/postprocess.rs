@@ -82,15 +82,8 @@ pub fn shorten_long_silence_mapped(
     if regions.is_empty() {
         return (x.clone(), none);
     }
-    let mut out = AudioBuffer::from_channels(x.sample_rate(), vec![Vec::new(); x.num_channels()]);
-    let mut prev_end = 0;
-    for &(s, e) in &regions {
-        out.append(&x.slice(prev_end, s));
-        out.append(&x.slice(s, (s + target).min(len)));
-        prev_end = e;
-    }
-    out.append(&x.slice(prev_end, len));
-    (out, SilenceCuts { regions, keep: target })
+    let cuts = SilenceCuts { regions, keep: target };
+    (cuts.apply(x), cuts)
 }
 
 /// The silent regions `[start, end)` that [`shorten_long_silence_mapped`] cut down to their first `keep` frames.
@@ -101,18 +94,18 @@ pub struct SilenceCuts {
 }
 
 impl SilenceCuts {
-    /// The same cuts made in `other` (a buffer as long as the one they were found in, such as a stem).
-    pub fn apply(&self, other: &AudioBuffer) -> AudioBuffer {
-        let len = other.frames();
-        let mut out = AudioBuffer::from_channels(other.sample_rate(), vec![Vec::new(); other.num_channels()]);
+    /// Make these cuts in `x`: the buffer they were found in, or one as long (a stem, which then stays
+    /// aligned with the take).
+    pub fn apply(&self, x: &AudioBuffer) -> AudioBuffer {
+        let len = x.frames();
+        let mut out = AudioBuffer::from_channels(x.sample_rate(), vec![Vec::new(); x.num_channels()]);
         let mut prev_end = 0;
         for &(s, e) in &self.regions {
-            let (s, e) = (s.min(len), e.min(len));
-            out.append(&other.slice(prev_end, s));
-            out.append(&other.slice(s, (s + self.keep).min(e)));
+            out.append(&x.slice(prev_end, s));
+            out.append(&x.slice(s, (s + self.keep).min(len)));
             prev_end = e;
         }
-        out.append(&other.slice(prev_end, len));
+        out.append(&x.slice(prev_end, len));
         out
     }
 

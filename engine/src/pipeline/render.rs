@@ -228,7 +228,7 @@ pub struct Take {
     /// Earlier versions worth an A/B ("before VC"), oldest first; empty when no stage changed the audio.
     pub versions: Vec<(TakeVersion, Arc<AudioBuffer>)>,
     /// Dialogue and SFX stems, aligned with the take, when separation ran.
-    pub stems: Option<Stems>,
+    pub stems: Option<Arc<Stems>>,
     pub record: GenerationRecord,
 }
 
@@ -274,14 +274,13 @@ fn plan(request: &RenderRequest) -> Result<PlannedRender, EngineError> {
 }
 
 /// The observer seen from inside one chunk.
-struct ChunkObserver<'a, 'b> {
+struct ChunkObserver<'a> {
     index: usize,
     of: usize,
     observer: &'a mut dyn FnMut(RenderProgress<'_>) -> ControlFlow<()>,
-    _life: std::marker::PhantomData<&'b ()>,
 }
 
-impl ChunkSink for ChunkObserver<'_, '_> {
+impl ChunkSink for ChunkObserver<'_> {
     fn step(&mut self, step: usize, of: usize) -> ControlFlow<()> {
         (self.observer)(RenderProgress::Step { chunk: self.index, step, of })
     }
@@ -310,8 +309,7 @@ fn render_attempt(
     chunk: &ChunkRequest<'_>,
     observer: &mut dyn FnMut(RenderProgress<'_>) -> ControlFlow<()>,
 ) -> Result<RenderedChunk, EngineError> {
-    let mut sink =
-        ChunkObserver { index: chunk.index, of: chunk.of, observer, _life: std::marker::PhantomData };
+    let mut sink = ChunkObserver { index: chunk.index, of: chunk.of, observer };
     let rendered =
         engine.render_chunk(chunk, &mut sink).map_err(|e| EngineError::from_model(chunk.index, e))?;
     if !rendered.audio.is_finite() {
@@ -475,7 +473,8 @@ pub fn render(
                 // Voice design separates the raw sample, before its trimming (§1.4).
                 let raw =
                     separate_stage(stages, &stage_plan, &settings, &audio, observer, &mut stage_records)?;
-                postprocess::trim_silence(raw.as_ref().map_or(&*audio, |(a, _)| a), 0.5, -40.0)
+                let separated = raw.as_ref().and_then(|(dialogue, _)| dialogue.as_ref());
+                postprocess::trim_silence(separated.unwrap_or(&*audio), 0.5, -40.0)
             }
         };
         cleaned.push(postprocess::normalize_volume(&chunk_audio, -23.0).0);
@@ -513,12 +512,13 @@ pub fn render(
             let separated =
                 separate_stage(stages, &stage_plan, &settings, &joined, observer, &mut stage_records)?;
             let joined = match separated {
-                Some((audio, found)) => {
-                    versions.push((TakeVersion::Raw, Arc::new(joined)));
+                Some((dialogue, found)) => {
+                    let raw = Arc::new(joined);
+                    versions.push((TakeVersion::Raw, raw.clone()));
                     stems = Some(found);
-                    audio
+                    dialogue.map_or(raw, Arc::new)
                 }
-                None => joined,
+                None => Arc::new(joined),
             };
             let (shortened, cuts) =
                 postprocess::shorten_long_silence_mapped(&joined, max_pause_s, 0.6 * max_pause_s, -35.0);
@@ -592,7 +592,7 @@ pub fn render(
         render_seconds,
         real_time_factor: if render_seconds > 0.0 { audio.duration_secs() / render_seconds } else { 0.0 },
     };
-    Ok(Take { audio: Arc::new(audio), versions, stems, record })
+    Ok(Take { audio: Arc::new(audio), versions, stems: stems.map(Arc::new), record })
 }
 
 /// What Whisper hears in `audio` (the faster-whisper settings of the reference, §3.2).
@@ -638,8 +638,8 @@ pub fn validate_stage(
     }
 }
 
-/// Run separation if planned: `Some((the take's new audio, the stems))`; a failure is recorded and leaves
-/// the audio as it was.
+/// Run separation if planned: `Some((the dialogue when it replaces the audio, the stems))` (`None` for the
+/// audio with Background SFX); a failure is recorded and leaves the audio as it was.
 fn separate_stage(
     stages: &mut StageModels,
     plan: &[PlannedStage],
@@ -647,17 +647,14 @@ fn separate_stage(
     audio: &AudioBuffer,
     observer: &mut dyn FnMut(RenderProgress<'_>) -> ControlFlow<()>,
     records: &mut Vec<StageRecord>,
-) -> Result<Option<(AudioBuffer, Stems)>, EngineError> {
+) -> Result<Option<(Option<AudioBuffer>, Stems)>, EngineError> {
     if !stage_runs(plan, StageId::Separation) {
         return Ok(None);
     }
     cancelled(observer(RenderProgress::Stage { stage: StageId::Separation, chunk: None }))?;
     let (record, stems) = run_separation(stages, audio, settings.background_sfx);
     records.push(record);
-    Ok(stems.map(|stems| {
-        let take = if settings.background_sfx { audio.clone() } else { stems.dialogue.clone() };
-        (take, stems)
-    }))
+    Ok(stems.map(|stems| ((!settings.background_sfx).then(|| stems.dialogue.clone()), stems)))
 }
 
 /// Separation on its own (for a render, or again on a finished take).

@@ -163,7 +163,8 @@ impl StudioApp {
 
     /// The controls the engine declares beyond the script: instruction, emotion, target length.
     fn engine_controls_section(&mut self, ui: &mut egui::Ui) {
-        let caps = self.engine.capabilities.clone();
+        // Field by field, so the controls can change while the capabilities are read (no clone per frame).
+        let caps = &self.engine.capabilities;
         let has_duration = matches!(caps.duration, DurationControl::TargetSeconds { .. });
         if caps.instruction.is_none() && !caps.emotion.any() && !has_duration {
             return;
@@ -212,15 +213,14 @@ impl StudioApp {
 
     fn postprocessing_section(&mut self, ui: &mut egui::Ui) {
         ui.label(RichText::new("After generation").strong());
-        let engine_name = self.engine.capabilities.name.clone();
-        let offered: Vec<StageId> = self.engine.capabilities.stages.clone();
+        let caps = &self.engine.capabilities;
         let why_not = |stage: StageId| -> Option<String> {
-            if !offered.contains(&stage) {
-                return Some(format!("{engine_name} does not use the {} stage", stage.title()));
+            if !caps.stages.contains(&stage) {
+                return Some(format!("{} does not use the {} stage", caps.name, stage.title()));
             }
             None
         };
-        let installed = self.engine.installed_stages.clone();
+        let installed = &self.engine.installed_stages;
         let hint = |stage: StageId| {
             if installed.contains(&stage) {
                 format!("{}: installed", stage.title())
