@@ -420,19 +420,11 @@ fn the_post_stages_run_in_the_servers_order_and_the_take_keeps_its_versions_and_
     // The versions before the stages and the stems sit beside the take.
     let frames = |path: &Path| wav_facts(&std::fs::read(path).expect("a written WAV")).3;
     let separated = frames(&dir.join("take.separated.wav"));
-    assert!(frames(&wav) > 0);
-    for (file, same_length) in [
-        ("take.raw.wav", false),
-        ("take.separated.wav", false),
-        ("take.dialogue.wav", true),
-        ("take.sfx.wav", true),
-    ] {
+    assert!(frames(&wav) > 0 && separated > 0);
+    for file in ["take.raw.wav", "take.separated.wav", "take.dialogue.wav", "take.sfx.wav"] {
         let path = dir.join(file);
         assert!(path.is_file(), "{file} was not written: {}", stdout(&out));
-        let n = frames(&path);
-        assert!(n > 0, "{file} is empty");
-        if same_length {
-            assert_eq!(n, separated, "{file}: the stems follow the separated take's cuts");
-        }
+        // The raw version and the stems follow the take's pause cuts, so an A/B at one playhead lines up.
+        assert_eq!(frames(&path), separated, "{file}");
     }
 }

@@ -12,8 +12,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use promptbook_engine::audio::AudioBuffer;
 use promptbook_engine::audio::wav::{WavSampleFormat, read_wav, write_bytes_atomically, write_wav};
-use promptbook_engine::pipeline::render::{GenerationRecord, Take};
+use promptbook_engine::pipeline::render::{GenerationRecord, Take, TakeVersion};
+use promptbook_engine::stages::separation::Stems;
 use serde::{Deserialize, Serialize};
 
 use super::settings::RenderSettings;
@@ -161,6 +163,22 @@ fn take_file_number(name: &str) -> Option<(u32, &str)> {
         return None;
     }
     Some((stem.parse().ok()?, ext))
+}
+
+/// A take's audio beside its main file: its earlier versions (`Tnn.raw.wav`, `Tnn.separated.wav`) and its
+/// stems (`Tnn.dialogue.wav`, `Tnn.sfx.wav`).
+fn take_extras(take: &Take) -> Vec<(&'static str, &AudioBuffer)> {
+    let mut extras: Vec<(&'static str, &AudioBuffer)> = take
+        .versions
+        .iter()
+        .filter(|(v, _)| *v != TakeVersion::Converted)
+        .map(|(v, audio)| (v.name(), &**audio))
+        .collect();
+    if let Some(stems) = &take.stems {
+        extras.push(("dialogue", &stems.dialogue));
+        extras.push(("sfx", &stems.sfx));
+    }
+    extras
 }
 
 /// Put the finished file `from` at `to` unless something is there already (`Ok(false)`): a hard link
@@ -345,9 +363,17 @@ impl Project {
         std::fs::create_dir_all(&takes).with_context(|| format!("cannot create {}", takes.display()))?;
         let part = |ext: &str| takes.join(format!(".take-{}-{first}.{ext}.part", std::process::id()));
         let (wav_part, json_part) = (part("wav"), part("json"));
+        // The versions and stems are written in full before anything is placed, like the take itself.
+        let extras: Vec<(&str, &AudioBuffer, PathBuf)> = take_extras(take)
+            .into_iter()
+            .map(|(name, audio)| (name, audio, part(&format!("{name}.wav"))))
+            .collect();
         let result = (|| -> anyhow::Result<u32> {
             write_wav(&wav_part, &take.audio, WavSampleFormat::Float32)?;
             write_bytes_atomically(&json_part, &serde_json::to_vec_pretty(&take.record)?)?;
+            for (_, audio, extra_part) in &extras {
+                write_wav(extra_part, audio, WavSampleFormat::Float32)?;
+            }
             let mut number = first.max(self.scan_takes().highest + 1);
             loop {
                 let stem = self.take_stem(number);
@@ -359,6 +385,12 @@ impl Project {
                     if place_new_file(&json_part, &json)
                         .with_context(|| format!("cannot write {}", json.display()))?
                     {
+                        // The number is ours now: a leftover version file of it (a crash) is replaced.
+                        for (name, _, extra_part) in &extras {
+                            let to = takes.join(format!("T{number:02}.{name}.wav"));
+                            std::fs::rename(extra_part, &to)
+                                .with_context(|| format!("cannot write {}", to.display()))?;
+                        }
                         self.note_last_take_number(number)?;
                         return Ok(number);
                     }
@@ -370,6 +402,9 @@ impl Project {
         })();
         std::fs::remove_file(&wav_part).ok();
         std::fs::remove_file(&json_part).ok();
+        for (_, _, extra_part) in &extras {
+            std::fs::remove_file(extra_part).ok();
+        }
         result
     }
 
@@ -384,14 +419,41 @@ impl Project {
         let wav_path = stem.with_extension("wav");
         let audio =
             read_wav(&wav_path).with_context(|| format!("take T{number:02}: cannot read its audio"))?;
-        Ok(Take { audio: std::sync::Arc::new(audio), versions: Vec::new(), stems: None, record })
+        let extra = |name: &str| -> anyhow::Result<Option<AudioBuffer>> {
+            let path = self.take_stem(number).with_extension(format!("{name}.wav"));
+            if !path.exists() {
+                return Ok(None);
+            }
+            read_wav(&path)
+                .map(Some)
+                .with_context(|| format!("take T{number:02}: cannot read its {name} audio"))
+        };
+        // The take plays without its versions and stems; a damaged one is said, not fatal.
+        let mut versions = Vec::new();
+        for version in [TakeVersion::Raw, TakeVersion::Separated] {
+            match extra(version.name()) {
+                Ok(Some(audio)) => versions.push((version, std::sync::Arc::new(audio))),
+                Ok(None) => {}
+                Err(err) => tracing::warn!("{err:#}"),
+            }
+        }
+        let stems = match (extra("dialogue"), extra("sfx")) {
+            (Ok(Some(dialogue)), Ok(Some(sfx))) => Some(std::sync::Arc::new(Stems { dialogue, sfx })),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!("{err:#}");
+                None
+            }
+            _ => None,
+        };
+        Ok(Take { audio: std::sync::Arc::new(audio), versions, stems, record })
     }
 
     /// Remove a take's files for good (emptying the trash); its number stays used.
     pub fn delete_take(&self, number: u32) -> anyhow::Result<()> {
         self.note_last_take_number(number)?;
         let stem = self.take_stem(number);
-        for ext in ["wav", "json"] {
+        let extras = ["raw.wav", "separated.wav", "dialogue.wav", "sfx.wav"];
+        for ext in ["wav", "json"].into_iter().chain(extras) {
             let path = stem.with_extension(ext);
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -561,6 +623,47 @@ mod tests {
         assert_eq!(back.audio, original.audio, "takes are stored losslessly");
         assert_eq!(back.record, original.record);
         assert!(Project::create(&dir, "", &state).is_err(), "never overwrite a project");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_takes_versions_and_stems_are_kept_beside_it_and_go_with_it() -> anyhow::Result<()> {
+        let dir = temp("versions");
+        let project = Project::create(&dir, "s", &ProjectState::default())?;
+        let mut original = take(0.2);
+        let half = |t: &Take| {
+            let c: Vec<Vec<f32>> =
+                t.audio.channels().iter().map(|c| c.iter().map(|v| v * 0.5).collect()).collect();
+            AudioBuffer::from_channels(48_000, c)
+        };
+        let raw = std::sync::Arc::new(half(&original));
+        original.versions =
+            vec![(TakeVersion::Raw, raw.clone()), (TakeVersion::Separated, original.audio.clone())];
+        original.stems = Some(std::sync::Arc::new(Stems { dialogue: half(&original), sfx: (*raw).clone() }));
+        assert_eq!(project.write_new_take(1, &original)?, 1);
+        for name in ["T01.raw.wav", "T01.separated.wav", "T01.dialogue.wav", "T01.sfx.wav"] {
+            assert!(dir.join(TAKES_DIR).join(name).is_file(), "{name}");
+        }
+        // Version files are not takes of their own.
+        assert_eq!(project.scan_takes().complete, vec![1]);
+        let back = project.read_take(1)?;
+        let kinds: Vec<TakeVersion> = back.versions.iter().map(|(v, _)| *v).collect();
+        assert_eq!(kinds, [TakeVersion::Raw, TakeVersion::Separated]);
+        assert_eq!(*back.versions[0].1, *raw, "versions are stored losslessly");
+        assert_eq!(back.stems.as_deref(), original.stems.as_deref());
+        // A damaged version costs only that version.
+        std::fs::write(dir.join(TAKES_DIR).join("T01.raw.wav"), b"RIFF")?;
+        let back = project.read_take(1)?;
+        assert_eq!(back.versions.len(), 1);
+        assert_eq!(back.audio, original.audio);
+        project.delete_take(1)?;
+        let left: Vec<_> = std::fs::read_dir(dir.join(TAKES_DIR))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("T01"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }

@@ -202,7 +202,8 @@ fn is_default_controls(c: &EngineControls) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TakeVersion {
-    /// The engine's chunks, cleaned and joined, before any stage.
+    /// The engine's chunks, cleaned and joined, before any stage (with the take's pause cuts, so it lines up
+    /// with the take).
     Raw,
     /// After separation (the dialogue stem, or the full mix with Background SFX).
     Separated,
@@ -511,20 +512,28 @@ pub fn render(
         RenderMode::Generate => {
             let separated =
                 separate_stage(stages, &stage_plan, &settings, &joined, observer, &mut stage_records)?;
+            // The audio before separation, kept only when separation replaced it with the dialogue.
+            let mut before_separation = None;
             let joined = match separated {
-                Some((dialogue, found)) => {
-                    let raw = Arc::new(joined);
-                    versions.push((TakeVersion::Raw, raw.clone()));
+                Some((Some(dialogue), found)) => {
                     stems = Some(found);
-                    dialogue.map_or(raw, Arc::new)
+                    before_separation = Some(joined);
+                    dialogue
                 }
-                None => Arc::new(joined),
+                Some((None, found)) => {
+                    stems = Some(found);
+                    joined
+                }
+                None => joined,
             };
             let (shortened, cuts) =
                 postprocess::shorten_long_silence_mapped(&joined, max_pause_s, 0.6 * max_pause_s, -35.0);
-            // The stems follow the take's cuts, so they stay aligned with it.
+            // The stems and the raw version follow the take's cuts, so an A/B at one playhead lines up.
             stems =
                 stems.map(|s: Stems| Stems { dialogue: cuts.apply(&s.dialogue), sfx: cuts.apply(&s.sfx) });
+            if let Some(raw) = before_separation {
+                versions.push((TakeVersion::Raw, Arc::new(cuts.apply(&raw))));
+            }
             (shortened, cuts)
         }
         RenderMode::VoiceDesign => {
@@ -551,8 +560,10 @@ pub fn render(
             stage_records.push(record);
             if let Some(converted) = converted {
                 let before = std::mem::replace(&mut audio, converted);
+                // After separation only when separation changed the audio (not with Background SFX).
+                let changed_by_separation = !versions.is_empty();
                 versions.push((
-                    if stems.is_some() { TakeVersion::Separated } else { TakeVersion::Raw },
+                    if changed_by_separation { TakeVersion::Separated } else { TakeVersion::Raw },
                     Arc::new(before),
                 ));
             }
