@@ -132,7 +132,7 @@ fn takes_are_bit_identical_to_the_committed_ones() {
     }
     if committed_digests != digests {
         // Bit identity holds on the CPU the fixtures were made on; another CPU (other cache sizes, so other
-        // matmul blocking and summation order) gives float-rounding differences only (1.8e-4 at most on an Intel Xeon), held to 1e-3.
+        // matmul blocking and summation order) gives rounding differences only (1.8e-4 on an Intel Xeon).
         eprintln!(
             "not bit-identical on this CPU: first difference at {first_diff:?}, max |diff| {max_diff:e}"
         );

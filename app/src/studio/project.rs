@@ -165,18 +165,26 @@ fn take_file_number(name: &str) -> Option<(u32, &str)> {
     Some((stem.parse().ok()?, ext))
 }
 
-/// A take's audio beside its main file: its earlier versions (`Tnn.raw.wav`, `Tnn.separated.wav`) and its
-/// stems (`Tnn.dialogue.wav`, `Tnn.sfx.wav`).
+/// The versions kept beside a take as `Tnn.{name}.wav` (the converted one is the take itself).
+const VERSION_FILES: [TakeVersion; 2] = [TakeVersion::Raw, TakeVersion::Separated];
+/// The stems kept beside a take as `Tnn.{name}.wav`, dialogue first.
+const STEM_FILES: [&str; 2] = ["dialogue", "sfx"];
+
+/// Every `{name}` a take may have a `Tnn.{name}.wav` for, beside its main file.
+fn extra_names() -> impl Iterator<Item = &'static str> {
+    VERSION_FILES.into_iter().map(TakeVersion::name).chain(STEM_FILES)
+}
+
+/// A take's audio beside its main file: its earlier versions and its stems.
 fn take_extras(take: &Take) -> Vec<(&'static str, &AudioBuffer)> {
     let mut extras: Vec<(&'static str, &AudioBuffer)> = take
         .versions
         .iter()
-        .filter(|(v, _)| *v != TakeVersion::Converted)
+        .filter(|(v, _)| VERSION_FILES.contains(v))
         .map(|(v, audio)| (v.name(), &**audio))
         .collect();
     if let Some(stems) = &take.stems {
-        extras.push(("dialogue", &stems.dialogue));
-        extras.push(("sfx", &stems.sfx));
+        extras.extend(STEM_FILES.into_iter().zip([&stems.dialogue, &stems.sfx]));
     }
     extras
 }
@@ -430,14 +438,15 @@ impl Project {
         };
         // The take plays without its versions and stems; a damaged one is said, not fatal.
         let mut versions = Vec::new();
-        for version in [TakeVersion::Raw, TakeVersion::Separated] {
+        for version in VERSION_FILES {
             match extra(version.name()) {
                 Ok(Some(audio)) => versions.push((version, std::sync::Arc::new(audio))),
                 Ok(None) => {}
                 Err(err) => tracing::warn!("{err:#}"),
             }
         }
-        let stems = match (extra("dialogue"), extra("sfx")) {
+        let [dialogue, sfx] = STEM_FILES.map(extra);
+        let stems = match (dialogue, sfx) {
             (Ok(Some(dialogue)), Ok(Some(sfx))) => Some(std::sync::Arc::new(Stems { dialogue, sfx })),
             (Err(err), _) | (_, Err(err)) => {
                 tracing::warn!("{err:#}");
@@ -452,8 +461,8 @@ impl Project {
     pub fn delete_take(&self, number: u32) -> anyhow::Result<()> {
         self.note_last_take_number(number)?;
         let stem = self.take_stem(number);
-        let extras = ["raw.wav", "separated.wav", "dialogue.wav", "sfx.wav"];
-        for ext in ["wav", "json"].into_iter().chain(extras) {
+        let extras = extra_names().map(|name| format!("{name}.wav"));
+        for ext in ["wav".to_string(), "json".to_string()].into_iter().chain(extras) {
             let path = stem.with_extension(ext);
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
